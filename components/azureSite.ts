@@ -1,0 +1,346 @@
+import * as compute from "@pulumi/azure-native/compute";
+import type * as azureInputs from "@pulumi/azure-native/types/input";
+import * as network from "@pulumi/azure-native/network";
+import * as resources from "@pulumi/azure-native/resources";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { renderUserData } from "../scripts/bootstrap";
+import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
+import { SiteLayout, hostCidr, siteLayout } from "./network";
+import { checkAdminCidrs, checkSiteCidr, checkVmSize, problems } from "./validation";
+
+/** Canonical's Ubuntu 24.04 LTS image on Azure; `latest` is resolved at creation and never replaces a VM later. */
+export const UBUNTU_IMAGE = { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", version: "latest" };
+/** The admin user created on both VMs (SSH key only). */
+export const AZURE_ADMIN_USER = "azureuser";
+/** Where the Azure Linux agent's udev rules name the data disk at LUN 0. */
+export const DATA_DISK_DEVICE = "/dev/disk/azure/scsi1/lun0";
+/** NSG priorities: the site's own rules, rules other components add, and the explicit deny. */
+export const SITE_RULE_PRIORITY = 100;
+export const ADDED_RULE_PRIORITY = 200;
+export const DENY_RULE_PRIORITY = 4000;
+
+export interface AzureSiteArgs {
+    /** Azure region (`azure-native:location`). */
+    location: string;
+    /** The VNet's range, e.g. `10.20.0.0/16`: cut into a gateway subnet and a database subnet. */
+    cidr: string;
+    /** The AWS site's range: the database subnet routes it to the gateway. */
+    peerCidr: string;
+    /** CIDRs allowed to SSH to the gateway. `0.0.0.0/0` is refused. */
+    adminCidrs: string[];
+    /** OpenSSH public key of the admin user on both VMs. */
+    sshPublicKey: string;
+    /** VM size of the VPN gateway. */
+    gatewayVmSize: string;
+    /** VM size of the PostgreSQL standby. */
+    databaseVmSize: string;
+    /** Size of the managed data disk that holds PGDATA, GiB. */
+    dataDiskSizeGb: number;
+}
+
+/**
+ * The Azure half: a resource group and VNet with a gateway subnet (static public IP, IP forwarding,
+ * NAT for the database subnet) and a database subnet whose only ways out are routes to the gateway.
+ * Subnets have no default outbound access, and each NSG ends in an explicit deny, because Azure's
+ * default AllowVnetInBound admits every routed prefix, the AWS range included.
+ */
+export class AzureSite extends pulumi.ComponentResource {
+    public readonly layout: SiteLayout;
+    public readonly resourceGroupName: pulumi.Output<string>;
+    public readonly vnetId: pulumi.Output<string>;
+    public readonly gatewaySubnetId: pulumi.Output<string>;
+    public readonly databaseSubnetId: pulumi.Output<string>;
+    public readonly gatewayNsgId: pulumi.Output<string>;
+    public readonly databaseNsgId: pulumi.Output<string>;
+    public readonly databaseRouteTableId: pulumi.Output<string>;
+    public readonly gatewayVmId: pulumi.Output<string>;
+    public readonly databaseVmId: pulumi.Output<string>;
+    public readonly dataDiskId: pulumi.Output<string>;
+    public readonly gatewayPublicIp: pulumi.Output<string>;
+    public readonly gateway: GatewayHost;
+    public readonly database: DatabaseHost;
+
+    constructor(name: string, args: AzureSiteArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("crosscloud:azure:AzureSite", name, {}, opts);
+        const found = problems(
+            checkSiteCidr("crosscloud:azureCidr", args.cidr),
+            checkAdminCidrs(args.adminCidrs),
+            checkVmSize("azureGatewaySize", args.gatewayVmSize),
+            checkVmSize("azureDbSize", args.databaseVmSize),
+        );
+        if (found.length > 0) {
+            throw new pulumi.ResourceError(found.join("\n"), this);
+        }
+        const layout = (this.layout = siteLayout(args.cidr));
+        const parent = { parent: this };
+        const tags = { "crosscloud-site": name };
+
+        const rg = new resources.ResourceGroup(`${name}-rg`, { location: args.location, tags }, parent);
+        const inRg = { resourceGroupName: rg.name, location: args.location, tags };
+        const vnet = new network.VirtualNetwork(`${name}-vnet`, { ...inRg, addressSpace: { addressPrefixes: [args.cidr] } }, parent);
+
+        const gatewayNsg = new network.NetworkSecurityGroup(`${name}-gateway-nsg`, inRg, parent);
+        const databaseNsg = new network.NetworkSecurityGroup(`${name}-database-nsg`, inRg, parent);
+        const gatewayFirewall = new NsgFirewall(rg.name, gatewayNsg, layout.gatewayIp);
+        const databaseFirewall = new NsgFirewall(rg.name, databaseNsg, layout.databaseIp);
+        const rule = (ruleName: string, nsg: network.NetworkSecurityGroup, props: Partial<network.SecurityRuleArgs>) =>
+            new network.SecurityRule(
+                ruleName,
+                {
+                    resourceGroupName: rg.name,
+                    networkSecurityGroupName: nsg.name,
+                    direction: "Inbound",
+                    sourcePortRange: "*",
+                    destinationAddressPrefix: "*",
+                    ...props,
+                } as network.SecurityRuleArgs,
+                parent,
+            );
+        const siteRules = [
+            rule(`${name}-gateway-ssh`, gatewayNsg, {
+                priority: SITE_RULE_PRIORITY,
+                access: "Allow",
+                protocol: "Tcp",
+                sourceAddressPrefixes: args.adminCidrs,
+                destinationPortRange: "22",
+                description: "SSH from the admins",
+            }),
+            rule(`${name}-gateway-from-vnet`, gatewayNsg, {
+                priority: SITE_RULE_PRIORITY + 10,
+                access: "Allow",
+                protocol: "*",
+                sourceAddressPrefix: args.cidr,
+                destinationPortRange: "*",
+                description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
+            }),
+            rule(`${name}-database-ssh-from-gateway`, databaseNsg, {
+                priority: SITE_RULE_PRIORITY,
+                access: "Allow",
+                protocol: "Tcp",
+                sourceAddressPrefix: hostCidr(layout.gatewayIp),
+                destinationPortRange: "22",
+                description: "SSH through the gateway (jump host)",
+            }),
+            ...[gatewayNsg, databaseNsg].map((nsg, i) =>
+                rule(`${name}-${i === 0 ? "gateway" : "database"}-deny-inbound`, nsg, {
+                    priority: DENY_RULE_PRIORITY,
+                    access: "Deny",
+                    protocol: "*",
+                    sourceAddressPrefix: "*",
+                    destinationPortRange: "*",
+                    description: "Deny the rest, before Azure's AllowVnetInBound admits the AWS range",
+                }),
+            ),
+        ];
+
+        // The database subnet's only ways out: Azure through the tunnel and the internet through NAT,
+        // both via the gateway.
+        const databaseRoutes = new network.RouteTable(
+            `${name}-database-routes`,
+            {
+                ...inRg,
+                disableBgpRoutePropagation: true,
+                routes: [
+                    { name: "peer-site-via-gateway", addressPrefix: args.peerCidr, nextHopType: "VirtualAppliance", nextHopIpAddress: layout.gatewayIp },
+                    { name: "internet-via-gateway", addressPrefix: "0.0.0.0/0", nextHopType: "VirtualAppliance", nextHopIpAddress: layout.gatewayIp },
+                ],
+            },
+            parent,
+        );
+        const gatewaySubnet = new network.Subnet(
+            `${name}-gateway-subnet`,
+            {
+                resourceGroupName: rg.name,
+                virtualNetworkName: vnet.name,
+                addressPrefix: layout.gatewaySubnet,
+                defaultOutboundAccess: false,
+                networkSecurityGroup: { id: gatewayNsg.id },
+            },
+            parent,
+        );
+        // Azure rejects concurrent changes to subnets of one VNet: one after the other.
+        const databaseSubnet = new network.Subnet(
+            `${name}-database-subnet`,
+            {
+                resourceGroupName: rg.name,
+                virtualNetworkName: vnet.name,
+                addressPrefix: layout.databaseSubnet,
+                defaultOutboundAccess: false,
+                networkSecurityGroup: { id: databaseNsg.id },
+                routeTable: { id: databaseRoutes.id },
+            },
+            { parent: this, dependsOn: [gatewaySubnet] },
+        );
+
+        const publicIp = new network.PublicIPAddress(
+            `${name}-gateway-ip`,
+            { ...inRg, sku: { name: "Standard" }, publicIPAllocationMethod: "Static", publicIPAddressVersion: "IPv4" },
+            parent,
+        );
+        const gatewayNic = new network.NetworkInterface(
+            `${name}-gateway-nic`,
+            {
+                ...inRg,
+                // It forwards packets that are neither from nor to itself.
+                enableIPForwarding: true,
+                ipConfigurations: [
+                    {
+                        name: "primary",
+                        subnet: { id: gatewaySubnet.id },
+                        privateIPAllocationMethod: "Static",
+                        privateIPAddress: layout.gatewayIp,
+                        publicIPAddress: { id: publicIp.id },
+                    },
+                ],
+            },
+            parent,
+        );
+        const databaseNic = new network.NetworkInterface(
+            `${name}-database-nic`,
+            {
+                ...inRg,
+                ipConfigurations: [
+                    { name: "primary", subnet: { id: databaseSubnet.id }, privateIPAllocationMethod: "Static", privateIPAddress: layout.databaseIp },
+                ],
+            },
+            parent,
+        );
+        const dataDisk = new compute.Disk(
+            `${name}-pgdata`,
+            { ...inRg, creationData: { createOption: "Empty" }, diskSizeGB: args.dataDiskSizeGb, sku: { name: "StandardSSD_LRS" } },
+            // PGDATA: no `up` or `destroy` may delete it by accident.
+            { parent: this, protect: true, retainOnDelete: true },
+        );
+
+        const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
+        const databaseHostKey = new tls.PrivateKey(`${name}-database-host-key`, { algorithm: "ED25519" }, parent);
+        const vm = (
+            role: "gateway" | "database",
+            nic: network.NetworkInterface,
+            size: string,
+            hostKey: tls.PrivateKey,
+            dataDisks: azureInputs.compute.DataDiskArgs[],
+        ) =>
+            new compute.VirtualMachine(
+                `${name}-${role}`,
+                {
+                    ...inRg,
+                    hardwareProfile: { vmSize: size },
+                    networkProfile: { networkInterfaces: [{ id: nic.id, primary: true }] },
+                    osProfile: {
+                        computerName: `${name}-${role}`,
+                        adminUsername: AZURE_ADMIN_USER,
+                        customData: pulumi
+                            .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
+                            .apply(([hostPrivateKey, hostPublicKey]) =>
+                                Buffer.from(renderUserData({ hostPrivateKey, hostPublicKey })).toString("base64"),
+                            ),
+                        linuxConfiguration: {
+                            disablePasswordAuthentication: true,
+                            ssh: { publicKeys: [{ path: `/home/${AZURE_ADMIN_USER}/.ssh/authorized_keys`, keyData: args.sshPublicKey }] },
+                        },
+                    },
+                    storageProfile: {
+                        imageReference: UBUNTU_IMAGE,
+                        osDisk: { createOption: "FromImage", managedDisk: { storageAccountType: "StandardSSD_LRS" }, deleteOption: "Delete" },
+                        dataDisks,
+                    },
+                },
+                { parent: this, dependsOn: role === "database" ? [dataDisk] : [] },
+            );
+        const gatewayVm = vm("gateway", gatewayNic, args.gatewayVmSize, gatewayHostKey, []);
+        const databaseVm = vm("database", databaseNic, args.databaseVmSize, databaseHostKey, [
+            { lun: 0, createOption: "Attach", managedDisk: { id: dataDisk.id }, deleteOption: "Detach" },
+        ]);
+
+        const gatewaySsh = {
+            address: publicIp.ipAddress.apply((ip) => ip ?? ""),
+            user: AZURE_ADMIN_USER,
+            hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
+        };
+        this.gateway = {
+            site: name,
+            ssh: gatewaySsh,
+            publicIp: gatewaySsh.address,
+            privateIp: layout.gatewayIp,
+            siteCidr: args.cidr,
+            databaseSubnet: layout.databaseSubnet,
+            firewall: gatewayFirewall,
+            ready: [gatewayVm, ...siteRules],
+        };
+        this.database = {
+            site: name,
+            ssh: {
+                address: pulumi.output(layout.databaseIp),
+                user: AZURE_ADMIN_USER,
+                hostPublicKey: databaseHostKey.publicKeyOpenssh.apply((k) => k.trim()),
+                via: gatewaySsh,
+            },
+            privateIp: layout.databaseIp,
+            dataDevice: pulumi.output(DATA_DISK_DEVICE),
+            firewall: databaseFirewall,
+            ready: [databaseVm, databaseRoutes, ...siteRules],
+        };
+
+        this.resourceGroupName = rg.name;
+        this.vnetId = vnet.id;
+        this.gatewaySubnetId = gatewaySubnet.id;
+        this.databaseSubnetId = databaseSubnet.id;
+        this.gatewayNsgId = gatewayNsg.id;
+        this.databaseNsgId = databaseNsg.id;
+        this.databaseRouteTableId = databaseRoutes.id;
+        this.gatewayVmId = gatewayVm.id;
+        this.databaseVmId = databaseVm.id;
+        this.dataDiskId = dataDisk.id;
+        this.gatewayPublicIp = gatewaySsh.address;
+        this.registerOutputs({
+            resourceGroupName: this.resourceGroupName,
+            vnetId: this.vnetId,
+            gatewaySubnetId: this.gatewaySubnetId,
+            databaseSubnetId: this.databaseSubnetId,
+            gatewayNsgId: this.gatewayNsgId,
+            databaseNsgId: this.databaseNsgId,
+            databaseRouteTableId: this.databaseRouteTableId,
+            gatewayVmId: this.gatewayVmId,
+            databaseVmId: this.databaseVmId,
+            dataDiskId: this.dataDiskId,
+            gatewayPublicIp: this.gatewayPublicIp,
+        });
+    }
+}
+
+/** Opens ports in an NSG, one rule per call, with priorities handed out in call order. */
+class NsgFirewall implements HostFirewall {
+    private nextPriority = ADDED_RULE_PRIORITY;
+
+    constructor(
+        private readonly resourceGroupName: pulumi.Output<string>,
+        private readonly nsg: network.NetworkSecurityGroup,
+        private readonly hostIp: string,
+    ) {}
+
+    allow(rule: InboundRule, parent: pulumi.Resource): pulumi.CustomResource[] {
+        const priority = this.nextPriority;
+        this.nextPriority += 10;
+        return [
+            new network.SecurityRule(
+                rule.name,
+                {
+                    resourceGroupName: this.resourceGroupName,
+                    networkSecurityGroupName: this.nsg.name,
+                    priority,
+                    direction: "Inbound",
+                    access: "Allow",
+                    protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
+                    sourceAddressPrefixes: rule.sources,
+                    sourcePortRange: "*",
+                    destinationAddressPrefix: hostCidr(this.hostIp),
+                    destinationPortRange: String(rule.port),
+                    description: rule.description,
+                },
+                { parent },
+            ),
+        ];
+    }
+}

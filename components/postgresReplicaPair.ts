@@ -1,0 +1,242 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import {
+    ADMIN_USER,
+    HELPER_DIR,
+    POSTGRES_HOME,
+    PostgresNode,
+    PostgresRole,
+    renderPgHba,
+    renderPgpass,
+    renderPostgresConf,
+    scramVerifier,
+    slotName,
+} from "../scripts/postgres";
+import { HostFile, HostScript, hostTemplate } from "../scripts/render";
+import { DatabaseHost } from "./hosts";
+import { hostStep, stepStatus } from "./hostStep";
+import { hostCidr } from "./network";
+import {
+    ReplicationMode,
+    SynchronousLevel,
+    checkClientCidrs,
+    checkPostgresVersion,
+    checkReplicationMode,
+    checkSynchronous,
+    problems,
+} from "./validation";
+
+export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE = "4GB";
+export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
+export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
+
+export interface PostgresReplicaPairArgs {
+    /** PostgreSQL major version (`crosscloud:postgresVersion`). */
+    version: number;
+    /** `streaming` (slot + archive as catch-up path) or `log-shipping` (archive alone). */
+    replication: ReplicationMode;
+    /** `off`, or the level commits wait for on the standby (`crosscloud:synchronous`). */
+    synchronous: SynchronousLevel;
+    /** The host that holds the primary. */
+    primary: DatabaseHost;
+    /** The host that holds the hot standby. */
+    standby: DatabaseHost;
+    /** Application CIDRs admitted to PostgreSQL on both hosts (TLS + SCRAM). */
+    clientCidrs: string[];
+    /** Admin SSH private key (secret). */
+    sshPrivateKey: pulumi.Input<string>;
+    /** Cap on WAL the standby's slot may hold in the primary's pg_wal. */
+    maxSlotWalKeepSize?: string;
+    /** Days archived WAL is kept. */
+    archiveRetentionDays?: number;
+    /** What the primary's step waits for (its gateway's NAT, for packages). */
+    primaryDependsOn?: pulumi.Resource[];
+    /** What the standby's step waits for (the tunnel). */
+    standbyDependsOn?: pulumi.Resource[];
+}
+
+/**
+ * A PostgreSQL primary and hot standby on two hosts: TLS + SCRAM replication through the tunnel, a
+ * replication slot with bounded retention, a WAL archive on the primary's data disk that the standby
+ * pulls from over SSH (a forced command, from the standby's address alone), and a final check.
+ */
+export class PostgresReplicaPair extends pulumi.ComponentResource {
+    public readonly replicatorPassword: pulumi.Output<string>;
+    public readonly adminPassword: pulumi.Output<string>;
+    /** `postgresql://crosscloud_admin:...@primary:5432/postgres?sslmode=require` (secret). */
+    public readonly connectionString: pulumi.Output<string>;
+    /** e.g. `streaming from 10.10.1.10`. */
+    public readonly status: pulumi.Output<string>;
+    /** Rendered config of each host, by role (no secret in it). */
+    public readonly postgresConfs: Record<PostgresRole, string>;
+    public readonly pgHbaConfs: Record<PostgresRole, string>;
+    public readonly steps: command.remote.Command[];
+
+    constructor(name: string, args: PostgresReplicaPairArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("crosscloud:db:PostgresReplicaPair", name, {}, opts);
+        const found = problems(
+            checkPostgresVersion(args.version),
+            checkReplicationMode(args.replication),
+            checkSynchronous(args.synchronous, args.replication),
+            checkClientCidrs(args.clientCidrs),
+        );
+        if (found.length > 0) {
+            throw new pulumi.ResourceError(found.join("\n"), this);
+        }
+        const parent = { parent: this };
+        const replicator = new random.RandomPassword(`${name}-replicator-password`, { length: 40, special: false }, parent);
+        const admin = new random.RandomPassword(`${name}-admin-password`, { length: 40, special: false }, parent);
+        // The standby pulls archived WAL from the primary with this key (and the reverse after a switchover).
+        const archiveKey = new tls.PrivateKey(`${name}-wal-archive-key`, { algorithm: "ED25519" }, parent);
+
+        const node = (host: DatabaseHost, peer: DatabaseHost, role: PostgresRole): PostgresNode => ({
+            version: args.version,
+            role,
+            name: host.site,
+            listenIp: host.privateIp,
+            peerName: peer.site,
+            peerIp: peer.privateIp,
+            replication: args.replication,
+            synchronous: args.synchronous,
+            clientCidrs: args.clientCidrs,
+            maxSlotWalKeepSize: args.maxSlotWalKeepSize ?? DEFAULT_MAX_SLOT_WAL_KEEP_SIZE,
+        });
+        const primaryNode = node(args.primary, args.standby, "primary");
+        const standbyNode = node(args.standby, args.primary, "standby");
+        this.postgresConfs = { primary: renderPostgresConf(primaryNode), standby: renderPostgresConf(standbyNode) };
+        this.pgHbaConfs = { primary: renderPgHba(primaryNode), standby: renderPgHba(standbyNode) };
+
+        // Each host admits PostgreSQL and the archive pull from the other alone, and PostgreSQL from clients.
+        const rules = [
+            [args.primary, args.standby],
+            [args.standby, args.primary],
+        ].flatMap(([host, peer]) => [
+            ...host.firewall.allow(
+                { name: `${name}-${host.site}-postgres-from-${peer.site}`, protocol: "tcp", port: 5432, sources: [hostCidr(peer.privateIp)], description: `PostgreSQL replication from the ${peer.site} database host` },
+                this,
+            ),
+            ...host.firewall.allow(
+                { name: `${name}-${host.site}-archive-from-${peer.site}`, protocol: "tcp", port: 22, sources: [hostCidr(peer.privateIp)], description: `WAL archive pull (SSH, forced command) from the ${peer.site} database host` },
+                this,
+            ),
+            ...(args.clientCidrs.length > 0
+                ? host.firewall.allow(
+                      { name: `${name}-${host.site}-postgres-from-clients`, protocol: "tcp", port: 5432, sources: args.clientCidrs, description: "PostgreSQL from the applications" },
+                      this,
+                  )
+                : []),
+        ]);
+
+        const retentionDays = args.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
+        const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode) =>
+            pulumi
+                .all([replicator.result, admin.result, archiveKey.privateKeyOpenssh, archiveKey.publicKeyOpenssh, peer.ssh.hostPublicKey, host.dataDevice])
+                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
+                    postgresScript(pgNode, {
+                        replicatorPassword,
+                        adminPassword,
+                        archivePrivate,
+                        archivePublic,
+                        peerHostKey,
+                        dataDevice,
+                        retentionDays,
+                    }),
+                );
+        const primaryStep = hostStep(
+            `${name}-${args.primary.site}-primary`,
+            { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode) },
+            { parent: this, dependsOn: [...args.primary.ready, ...rules, ...(args.primaryDependsOn ?? [])] },
+        );
+        const standbyStep = hostStep(
+            `${name}-${args.standby.site}-standby`,
+            { host: args.standby.ssh, privateKey: args.sshPrivateKey, script: script(args.standby, args.primary, standbyNode) },
+            { parent: this, dependsOn: [primaryStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
+        );
+        const check = hostStep(
+            `${name}-${args.standby.site}-check`,
+            {
+                host: args.standby.ssh,
+                privateKey: args.sshPrivateKey,
+                script: pulumi.output<HostScript>({
+                    title: "wait until the standby replicates",
+                    body: "replication-check.sh",
+                    vars: { REPLICATION: args.replication, TIMEOUT: DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS, PEER_IP: args.primary.privateIp },
+                }),
+            },
+            { parent: this, dependsOn: [standbyStep] },
+        );
+        this.steps = [primaryStep, standbyStep, check];
+
+        this.replicatorPassword = replicator.result;
+        this.adminPassword = admin.result;
+        this.connectionString = pulumi.secret(
+            pulumi.interpolate`postgresql://${ADMIN_USER}:${admin.result}@${args.primary.privateIp}:5432/postgres?sslmode=require`,
+        );
+        this.status = stepStatus(check);
+        this.registerOutputs({
+            replicatorPassword: this.replicatorPassword,
+            adminPassword: this.adminPassword,
+            connectionString: this.connectionString,
+            status: this.status,
+        });
+    }
+}
+
+interface PostgresSecrets {
+    replicatorPassword: string;
+    adminPassword: string;
+    archivePrivate: string;
+    archivePublic: string;
+    /** The peer database host's SSH host key, pinned for the archive pull. */
+    peerHostKey: string;
+    dataDevice: string;
+    retentionDays: number;
+}
+
+/** One database host's step. */
+function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
+    const etc = `/etc/postgresql/${node.version}/main`;
+    const postgres = "postgres:postgres";
+    const helper = (file: string, template: string): HostFile => ({ path: `${HELPER_DIR}/${file}`, mode: "755", owner: "root:root", content: hostTemplate(template) });
+    const files: HostFile[] = [
+        { path: `${etc}/conf.d/90-crosscloud.conf`, mode: "644", owner: postgres, content: renderPostgresConf(node), flag: "conf" },
+        { path: `${etc}/pg_hba.conf`, mode: "640", owner: postgres, content: renderPgHba(node), flag: "hba" },
+        helper("archive-wal", "archive-wal.sh"),
+        helper("serve-wal", "serve-wal.sh"),
+        helper("fetch-wal", "fetch-wal.sh"),
+        {
+            path: `${POSTGRES_HOME}/.ssh/authorized_keys`,
+            mode: "600",
+            owner: postgres,
+            content: `restrict,from="${node.peerIp}",command="${HELPER_DIR}/serve-wal" ${s.archivePublic.trim()} crosscloud-wal-archive\n`,
+        },
+        { path: `${POSTGRES_HOME}/.ssh/crosscloud_wal`, mode: "600", owner: postgres, content: s.archivePrivate },
+        { path: `${POSTGRES_HOME}/.ssh/known_hosts_crosscloud`, mode: "644", owner: postgres, content: `${node.peerIp} ${s.peerHostKey.trim()}\n` },
+        { path: `${POSTGRES_HOME}/.pgpass`, mode: "600", owner: postgres, content: renderPgpass(node.peerIp, s.replicatorPassword) },
+        {
+            path: "/etc/systemd/system/crosscloud-wal-archive-prune.service",
+            mode: "644",
+            owner: "root:root",
+            content: hostTemplate("wal-archive-prune.service").replace("@RETENTION_MINUTES@", String(s.retentionDays * 24 * 60)),
+            flag: "units",
+        },
+        { path: "/etc/systemd/system/crosscloud-wal-archive-prune.timer", mode: "644", owner: "root:root", content: hostTemplate("wal-archive-prune.timer"), flag: "units" },
+    ];
+    return {
+        title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,
+        body: "postgres-node.sh",
+        vars: {
+            PG_VERSION: node.version,
+            ROLE: node.role,
+            DATA_DEVICE: s.dataDevice,
+            PEER_IP: node.peerIp,
+            SLOT: slotName(node.role === "primary" ? node.peerName : node.name),
+            REPLICATION: node.replication,
+            REPLICATOR_VERIFIER: scramVerifier("replicator", s.replicatorPassword),
+            ADMIN_VERIFIER: scramVerifier(ADMIN_USER, s.adminPassword),
+        },
+        files,
+    };
+}

@@ -1,0 +1,171 @@
+// Checks of user input. Each returns the problem as a sentence that names the config key and the fix,
+// or undefined. config.ts runs all of them before any resource exists; components run theirs again on
+// their own args (with pulumi.ResourceError) so that a component used on its own is as safe.
+import { utils as sshUtils } from "ssh2";
+import {
+    LARGEST_SITE_PREFIX,
+    SMALLEST_SITE_PREFIX,
+    isNetworkAddress,
+    isPrivateRange,
+    parseCidr,
+    rangesOverlap,
+} from "./network";
+
+export const REPLICATION_MODES = ["streaming", "log-shipping"] as const;
+export type ReplicationMode = (typeof REPLICATION_MODES)[number];
+
+export const SYNCHRONOUS_LEVELS = ["off", "remote_write", "on", "remote_apply"] as const;
+export type SynchronousLevel = (typeof SYNCHRONOUS_LEVELS)[number];
+
+/** PostgreSQL major versions with packages for Ubuntu 24.04 (16 from Ubuntu, the others from PGDG). */
+export const POSTGRES_VERSIONS = [14, 15, 16, 17, 18] as const;
+
+/** `"a", "b" or "c"` */
+function oneOf(values: readonly (string | number)[]): string {
+    const quoted = values.map((v) => (typeof v === "string" ? `"${v}"` : `${v}`));
+    return `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
+}
+
+/** A site range (VPC or VNet): canonical, private, between /16 and /24. */
+export function checkSiteCidr(key: string, cidr: string): string | undefined {
+    const range = parseCidr(cidr);
+    if (!range || !isNetworkAddress(range)) {
+        return `${key} "${cidr}" is not an IPv4 network in CIDR form: write it like 10.10.0.0/16.`;
+    }
+    if (!isPrivateRange(range)) {
+        return `${key} "${cidr}" is not a private range: use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`;
+    }
+    if (range.subnetMask > SMALLEST_SITE_PREFIX) {
+        return `${key} "${cidr}" is too small: the gateway and database subnets need a /${SMALLEST_SITE_PREFIX} or larger (for example /16).`;
+    }
+    if (range.subnetMask < LARGEST_SITE_PREFIX) {
+        return `${key} "${cidr}" is too large: AWS VPCs and this program take /${LARGEST_SITE_PREFIX} to /${SMALLEST_SITE_PREFIX}; use a /16.`;
+    }
+    return undefined;
+}
+
+/** The two site ranges are routed to each other through the tunnel, so they must be disjoint. */
+export function checkSitesDisjoint(awsCidr: string, azureCidr: string): string | undefined {
+    const aws = parseCidr(awsCidr);
+    const azure = parseCidr(azureCidr);
+    if (aws && azure && rangesOverlap(aws, azure)) {
+        return `crosscloud:azureCidr "${azureCidr}" overlaps crosscloud:awsCidr "${awsCidr}": each site's range is routed to the other through the tunnel, so they must not overlap; pick another range for one of them.`;
+    }
+    return undefined;
+}
+
+/** Who may SSH to the gateways: required, never the whole internet. */
+export function checkAdminCidrs(cidrs: string[] | undefined): string | undefined {
+    if (!cidrs || cidrs.length === 0) {
+        return `crosscloud:adminCidrs is required: list the CIDRs allowed to SSH to the gateways, e.g. pulumi config set --path 'crosscloud:adminCidrs[0]' 203.0.113.7/32.`;
+    }
+    for (const cidr of cidrs) {
+        const range = parseCidr(cidr);
+        if (!range || !isNetworkAddress(range)) {
+            return `crosscloud:adminCidrs entry "${cidr}" is not an IPv4 network in CIDR form: write it like 203.0.113.7/32.`;
+        }
+        if (range.subnetMask === 0) {
+            return `crosscloud:adminCidrs must not contain ${cidr}: SSH to the gateways would be open to the whole internet; list your own addresses (e.g. 203.0.113.7/32) instead.`;
+        }
+    }
+    return undefined;
+}
+
+/** Application networks allowed to reach PostgreSQL: private ranges only (they come through the VPC/VNet). */
+export function checkClientCidrs(cidrs: string[]): string | undefined {
+    for (const cidr of cidrs) {
+        const range = parseCidr(cidr);
+        if (!range || !isNetworkAddress(range)) {
+            return `crosscloud:clientCidrs entry "${cidr}" is not an IPv4 network in CIDR form: write it like 10.10.8.0/24.`;
+        }
+        if (!isPrivateRange(range)) {
+            return `crosscloud:clientCidrs entry "${cidr}" is not a private range: the database has no public address, so list the private CIDRs of the applications (in either cloud).`;
+        }
+    }
+    return undefined;
+}
+
+/** Parses one OpenSSH public key line, or returns undefined. */
+function parsePublicKey(line: string) {
+    const trimmed = line.trim();
+    if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\n]*)?$/.test(trimmed)) {
+        return undefined;
+    }
+    const parsed = sshUtils.parseKey(trimmed);
+    return parsed instanceof Error || Array.isArray(parsed) || parsed.isPrivateKey() ? undefined : parsed;
+}
+
+/** The admin key pair: a valid OpenSSH public key and the matching, unencrypted private key. */
+export function checkSshKeys(publicKey: string | undefined, privateKey: string | undefined): string | undefined {
+    const parsedPublic = publicKey ? parsePublicKey(publicKey) : undefined;
+    if (!parsedPublic) {
+        return `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`;
+    }
+    const parsedPrivate = privateKey ? sshUtils.parseKey(privateKey) : undefined;
+    if (!parsedPrivate || parsedPrivate instanceof Error || Array.isArray(parsedPrivate) || !parsedPrivate.isPrivateKey()) {
+        return `crosscloud:sshPrivateKey is missing, malformed or passphrase-protected: set the unencrypted private key as a secret (pulumi config set --secret crosscloud:sshPrivateKey < ~/.ssh/id_ed25519).`;
+    }
+    if (!parsedPrivate.getPublicSSH().equals(parsedPublic.getPublicSSH())) {
+        return `crosscloud:sshPrivateKey does not match crosscloud:sshPublicKey: set both halves of the same key pair.`;
+    }
+    return undefined;
+}
+
+export function checkPostgresVersion(version: number): string | undefined {
+    if (!(POSTGRES_VERSIONS as readonly number[]).includes(version)) {
+        return `crosscloud:postgresVersion "${version}" is not supported: use ${oneOf(POSTGRES_VERSIONS)}.`;
+    }
+    return undefined;
+}
+
+export function checkReplicationMode(mode: string): string | undefined {
+    if (!(REPLICATION_MODES as readonly string[]).includes(mode)) {
+        return `crosscloud:replication "${mode}" is not a replication mode: use ${oneOf(REPLICATION_MODES)}.`;
+    }
+    return undefined;
+}
+
+export function checkSynchronous(level: string, mode: string): string | undefined {
+    if (!(SYNCHRONOUS_LEVELS as readonly string[]).includes(level)) {
+        return `crosscloud:synchronous "${level}" is not a synchronous level: use ${oneOf(SYNCHRONOUS_LEVELS)}.`;
+    }
+    if (level !== "off" && mode === "log-shipping") {
+        return `crosscloud:synchronous "${level}" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`;
+    }
+    return undefined;
+}
+
+export function checkAmiOverrides(overrides: Record<string, string>): string | undefined {
+    for (const [region, ami] of Object.entries(overrides)) {
+        if (!/^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(ami)) {
+            return `crosscloud:amiOverrides.${region} "${ami}" is not an AMI id: write it like ami-0123456789abcdef0.`;
+        }
+    }
+    return undefined;
+}
+
+export function checkInstanceType(key: string, value: string): string | undefined {
+    if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(value)) {
+        return `crosscloud:${key} "${value}" is not an EC2 instance type: write it like t3.small.`;
+    }
+    return undefined;
+}
+
+export function checkVmSize(key: string, value: string): string | undefined {
+    if (!/^(Standard|Basic)_[A-Za-z0-9_-]+$/.test(value)) {
+        return `crosscloud:${key} "${value}" is not an Azure VM size: write it like Standard_B2s.`;
+    }
+    return undefined;
+}
+
+export function checkDataDiskSize(sizeGb: number): string | undefined {
+    if (!Number.isInteger(sizeGb) || sizeGb < 8 || sizeGb > 16384) {
+        return `crosscloud:dataDiskSizeGb "${sizeGb}" is out of range: use a whole number of GiB from 8 to 16384.`;
+    }
+    return undefined;
+}
+
+/** Keeps the problems that were found. */
+export function problems(...checks: (string | undefined)[]): string[] {
+    return checks.filter((c): c is string => c !== undefined);
+}

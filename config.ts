@@ -1,0 +1,93 @@
+// The stack's configuration, read once and checked whole before any resource is declared.
+// Every key is declared with its description and default in Pulumi.yaml.
+import * as pulumi from "@pulumi/pulumi";
+import * as v from "./components/validation";
+
+export interface StackConfig {
+    /** `aws:region`: where the AWS site lives. */
+    awsRegion: string;
+    /** `azure-native:location`: where the Azure site lives. */
+    azureLocation: string;
+    awsCidr: string;
+    azureCidr: string;
+    adminCidrs: string[];
+    sshPublicKey: string;
+    /** Secret: the private half of `sshPublicKey`, used by every remote command. */
+    sshPrivateKey: pulumi.Output<string>;
+    postgresVersion: number;
+    replication: v.ReplicationMode;
+    synchronous: v.SynchronousLevel;
+    awsGatewayType: string;
+    awsDbType: string;
+    azureGatewaySize: string;
+    azureDbSize: string;
+    amiOverrides: Record<string, string>;
+    clientCidrs: string[];
+    dataDiskSizeGb: number;
+}
+
+export const DEFAULTS = {
+    awsCidr: "10.10.0.0/16",
+    azureCidr: "10.20.0.0/16",
+    postgresVersion: 16,
+    replication: "streaming",
+    synchronous: "off",
+    awsGatewayType: "t3.small",
+    awsDbType: "t3.medium",
+    azureGatewaySize: "Standard_B2s",
+    azureDbSize: "Standard_B2ms",
+    dataDiskSizeGb: 64,
+} as const;
+
+/** Every problem with the raw values, as sentences that name the key and the fix. */
+export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, sshPrivateKey: string | undefined): string[] {
+    return v.problems(
+        v.checkSiteCidr("crosscloud:awsCidr", raw.awsCidr),
+        v.checkSiteCidr("crosscloud:azureCidr", raw.azureCidr),
+        v.checkSitesDisjoint(raw.awsCidr, raw.azureCidr),
+        v.checkAdminCidrs(raw.adminCidrs),
+        v.checkClientCidrs(raw.clientCidrs),
+        v.checkSshKeys(raw.sshPublicKey, sshPrivateKey),
+        v.checkPostgresVersion(raw.postgresVersion),
+        v.checkReplicationMode(raw.replication),
+        v.checkSynchronous(raw.synchronous, raw.replication),
+        v.checkAmiOverrides(raw.amiOverrides),
+        v.checkInstanceType("awsGatewayType", raw.awsGatewayType),
+        v.checkInstanceType("awsDbType", raw.awsDbType),
+        v.checkVmSize("azureGatewaySize", raw.azureGatewaySize),
+        v.checkVmSize("azureDbSize", raw.azureDbSize),
+        v.checkDataDiskSize(raw.dataDiskSizeGb),
+    );
+}
+
+/**
+ * Reads and checks the whole stack configuration. Throws one pulumi.ResourceError listing every
+ * problem, so a bad stack fails before anything is created.
+ */
+export function loadConfig(): StackConfig {
+    const cfg = new pulumi.Config("crosscloud");
+    const raw = {
+        awsRegion: new pulumi.Config("aws").require("region"),
+        azureLocation: new pulumi.Config("azure-native").require("location"),
+        awsCidr: cfg.get("awsCidr") ?? DEFAULTS.awsCidr,
+        azureCidr: cfg.get("azureCidr") ?? DEFAULTS.azureCidr,
+        adminCidrs: cfg.getObject<string[]>("adminCidrs") ?? [],
+        sshPublicKey: cfg.get("sshPublicKey") ?? "",
+        postgresVersion: cfg.getNumber("postgresVersion") ?? DEFAULTS.postgresVersion,
+        replication: (cfg.get("replication") ?? DEFAULTS.replication) as v.ReplicationMode,
+        synchronous: (cfg.get("synchronous") ?? DEFAULTS.synchronous) as v.SynchronousLevel,
+        awsGatewayType: cfg.get("awsGatewayType") ?? DEFAULTS.awsGatewayType,
+        awsDbType: cfg.get("awsDbType") ?? DEFAULTS.awsDbType,
+        azureGatewaySize: cfg.get("azureGatewaySize") ?? DEFAULTS.azureGatewaySize,
+        azureDbSize: cfg.get("azureDbSize") ?? DEFAULTS.azureDbSize,
+        amiOverrides: cfg.getObject<Record<string, string>>("amiOverrides") ?? {},
+        clientCidrs: cfg.getObject<string[]>("clientCidrs") ?? [],
+        dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
+    };
+    // The key is checked in plain text here and only ever used as a secret Output below.
+    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"));
+    if (found.length > 0) {
+        throw new pulumi.ResourceError(`Invalid stack configuration:\n- ${found.join("\n- ")}`, undefined, true);
+    }
+    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey") };
+}

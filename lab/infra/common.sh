@@ -1,0 +1,20 @@
+# Shared settings for the machine-side lab scripts (sourced, not run).
+INFRA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$INFRA_DIR/../.." && pwd)
+LAB=$REPO/.lab
+NETNS=crosscloud-lab
+UML_IP=192.0.2.2
+UML_PIDFILE=$LAB/uml.pid
+CTL_KEY=$LAB/control_key
+CTL_KNOWN_HOSTS=$LAB/known_hosts
+LABCTL=$INFRA_DIR/uml/labctl
+UML_MEM=${LAB_UML_MEM:-4G}
+die() { echo "lab: error: $*" >&2; exit 1; }
+need_root() { [[ $(id -u) -eq 0 ]] || die "run as root"; }
+# Is the UML recorded in the pid file still that UML process? (guards PID reuse)
+uml_alive() {
+  [[ -s $UML_PIDFILE ]] || return 1
+  local pid; pid=$(cat "$UML_PIDFILE")
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' < /proc/$pid/cmdline | grep -q "umid=crosscloud" 
+}

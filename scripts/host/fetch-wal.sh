@@ -1,0 +1,10 @@
+#!/bin/bash
+# restore_command: fetch WAL file %f from the peer's archive through the tunnel into %p.
+# Exits non-zero when the file is not there (PostgreSQL then switches to streaming).
+set -euo pipefail
+source_ip=$1 name=$2 target=$3
+ssh -q -i /var/lib/postgresql/.ssh/crosscloud_wal \
+    -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile=/var/lib/postgresql/.ssh/known_hosts_crosscloud \
+    "postgres@${source_ip}" "$name" >"${target}.tmp" || { rm -f "${target}.tmp"; exit 1; }
+mv "${target}.tmp" "$target"

@@ -1,0 +1,79 @@
+# crosscloud host library: the first part of every script the program runs on a host.
+# Everything here is idempotent: a second run of the same script changes nothing and says so.
+
+CROSSCLOUD_CHANGES=0
+CROSSCLOUD_STARTED=$(date +%s)
+
+log() { printf 'crosscloud: %s\n' "$*"; }
+die() {
+    printf 'crosscloud: error: %s\n' "$*" >&2
+    exit 1
+}
+changed() {
+    CROSSCLOUD_CHANGES=$((CROSSCLOUD_CHANGES + 1))
+    log "changed: $*"
+}
+# The last line every script prints; the lab's idempotency check reads it.
+finish() { log "done: ${CROSSCLOUD_CHANGES} changes in $(($(date +%s) - CROSSCLOUD_STARTED)) s"; }
+
+# put_file PATH MODE OWNER:GROUP <content on stdin>
+# Writes the file atomically only when content, mode or owner differ. Returns 0 when it changed it.
+put_file() {
+    local path=$1 mode=$2 owner=$3 tmp
+    install -d -m 755 "$(dirname "$path")"
+    tmp=$(mktemp "$(dirname "$path")/.crosscloud.XXXXXX")
+    cat >"$tmp"
+    if [[ -f $path ]] && cmp -s "$tmp" "$path" && [[ $(stat -c '%a %U:%G' "$path") == "$mode $owner" ]]; then
+        rm -f "$tmp"
+        return 1
+    fi
+    chmod "$mode" "$tmp"
+    chown "$owner" "$tmp"
+    mv -f "$tmp" "$path"
+    changed "$path"
+    return 0
+}
+
+# ensure_packages PKG... : installs only what is missing (dpkg first, so hosts without a network
+# that already have the packages never touch apt).
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    log "installing ${missing[*]}"
+    # cloud-init may still hold the apt lock right after boot: wait for it, bounded.
+    DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends "${missing[@]}" >/dev/null
+    changed "installed ${missing[*]}"
+}
+
+# ensure_enabled UNIT : enabled at boot (started separately, so a restart can follow a change).
+ensure_enabled() {
+    systemctl is-enabled --quiet "$1" 2>/dev/null && return 0
+    systemctl enable --quiet "$1"
+    changed "enabled $1"
+}
+
+# ensure_running UNIT RESTART(0|1) : restarts after a change, starts when stopped, else leaves it.
+ensure_running() {
+    local unit=$1 restart=$2
+    if [[ $restart == 1 ]]; then
+        systemctl restart "$unit"
+        changed "restarted $unit"
+    elif ! systemctl is-active --quiet "$unit"; then
+        systemctl start "$unit"
+        changed "started $unit"
+    fi
+}
+
+# wait_until SECONDS COMMAND... : polls COMMAND once a second; returns 1 when the time is up.
+wait_until() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        (($(date +%s) >= deadline)) && return 1
+        sleep 1
+    done
+}

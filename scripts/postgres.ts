@@ -1,0 +1,120 @@
+// PostgreSQL configuration of the two database hosts. Both hosts get the same shape (so a later
+// switchover only moves the standby role): the role decides standby settings alone.
+import { createHash, createHmac, pbkdf2Sync } from "crypto";
+
+export type PostgresRole = "primary" | "standby";
+
+/** The replication login; also used by pg_rewind over an ordinary connection. */
+export const REPLICATION_USER = "replicator";
+/** The administrative login handed out in the connection string. */
+export const ADMIN_USER = "crosscloud_admin";
+/** WAL archive: on the data disk, outside PGDATA and pg_wal, with its own retention. */
+export const ARCHIVE_DIR = "/var/lib/postgresql/wal-archive";
+/** Helper scripts installed on both database hosts. */
+export const HELPER_DIR = "/usr/local/lib/crosscloud";
+/** The postgres user's home (the data disk's mount point): .pgpass and the archive-pull key live here. */
+export const POSTGRES_HOME = "/var/lib/postgresql";
+
+export interface PostgresNode {
+    version: number;
+    role: PostgresRole;
+    /** This host's name in replication (`application_name`, slot name), e.g. "azure". */
+    name: string;
+    /** This host's private address: the only one PostgreSQL listens on besides localhost. */
+    listenIp: string;
+    /** The other database host (the standby's primary, or the primary's standby). */
+    peerName: string;
+    peerIp: string;
+    replication: "streaming" | "log-shipping";
+    synchronous: "off" | "remote_write" | "on" | "remote_apply";
+    /** Application networks allowed in (hostssl + scram-sha-256). */
+    clientCidrs: string[];
+    /** Cap on WAL a replication slot may hold in pg_wal; past it the standby catches up from the archive. */
+    maxSlotWalKeepSize: string;
+}
+
+/** The physical replication slot a standby named `standbyName` uses on its primary. */
+export function slotName(standbyName: string): string {
+    return `crosscloud_${standbyName.replace(/[^a-z0-9_]/g, "_")}`;
+}
+
+/** conf.d/90-crosscloud.conf: settings of both roles, plus the standby's. */
+export function renderPostgresConf(node: PostgresNode): string {
+    const sync = node.role === "primary" && node.synchronous !== "off";
+    const lines = [
+        "# Managed by crosscloud (Pulumi): local edits are overwritten on the next `pulumi up`.",
+        `listen_addresses = 'localhost,${node.listenIp}'`,
+        "password_encryption = 'scram-sha-256'",
+        "ssl = on",
+        "wal_level = replica",
+        "# pg_rewind needs hint bits in WAL to turn an old primary into a standby after a switchover.",
+        "wal_log_hints = on",
+        "max_wal_senders = 10",
+        "max_replication_slots = 10",
+        `max_slot_wal_keep_size = '${node.maxSlotWalKeepSize}'`,
+        "hot_standby = on",
+        "hot_standby_feedback = on",
+        "# Every finished segment goes to the archive on the data disk (the catch-up path after long outages).",
+        "archive_mode = on",
+        `archive_command = '${HELPER_DIR}/archive-wal %p %f'`,
+        // Log shipping alone sees only finished segments: bound the lag to a minute.
+        `archive_timeout = ${node.replication === "log-shipping" ? 60 : 0}`,
+        sync
+            ? `# Zero-loss mode: commits wait for the standby (${node.synchronous}).\nsynchronous_standby_names = '"${node.peerName}"'\nsynchronous_commit = ${node.synchronous}`
+            : "synchronous_standby_names = ''\nsynchronous_commit = on",
+    ];
+    if (node.role === "standby") {
+        lines.push("# Standby of the primary at " + node.peerIp + ".", "recovery_target_timeline = 'latest'");
+        if (node.replication === "streaming") {
+            lines.push(
+                `primary_conninfo = 'host=${node.peerIp} port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require application_name=${node.name}'`,
+                `primary_slot_name = '${slotName(node.name)}'`,
+            );
+        }
+        lines.push(`restore_command = '${HELPER_DIR}/fetch-wal ${node.peerIp} %f %p'`);
+    }
+    return `${lines.join("\n")}\n`;
+}
+
+/** pg_hba.conf: local peer auth, TLS + SCRAM for the peer's replication and for clients, nothing else. */
+export function renderPgHba(node: PostgresNode): string {
+    const row = (type: string, db: string, user: string, address: string, method: string) =>
+        `${type.padEnd(9)}${db.padEnd(13)}${user.padEnd(18)}${address.padEnd(20)}${method}`.trimEnd();
+    const peer = `${node.peerIp}/32`;
+    return [
+        "# Managed by crosscloud (Pulumi).",
+        row("# TYPE", "DATABASE", "USER", "ADDRESS", "METHOD"),
+        row("local", "all", "postgres", "", "peer"),
+        row("local", "all", "all", "", "peer"),
+        row("host", "all", "all", "127.0.0.1/32", "scram-sha-256"),
+        "# The other database host, through the tunnel: streaming replication, and pg_rewind.",
+        row("hostssl", "replication", REPLICATION_USER, peer, "scram-sha-256"),
+        row("hostssl", "postgres", REPLICATION_USER, peer, "scram-sha-256"),
+        ...(node.clientCidrs.length > 0 ? ["# Applications (crosscloud:clientCidrs)."] : []),
+        ...node.clientCidrs.map((cidr) => row("hostssl", "all", "all", cidr, "scram-sha-256")),
+        "# Anything else, and anything without TLS, is refused.",
+        row("host", "all", "all", "0.0.0.0/0", "reject"),
+        "",
+    ].join("\n");
+}
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, 4096 iterations).
+ * Setting the verifier instead of the password keeps the password out of SQL text and server logs.
+ * The salt is derived from password and role, so the same inputs give the same verifier and a
+ * re-run changes nothing.
+ */
+export function scramVerifier(role: string, password: string): string {
+    const salt = createHmac("sha256", password).update(`crosscloud-salt:${role}`).digest().subarray(0, 16);
+    const iterations = 4096;
+    const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+    const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+    const storedKey = createHash("sha256").update(clientKey).digest();
+    const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+    return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+/** `.pgpass` of the postgres user: the replication password for the peer (both directions). */
+export function renderPgpass(peerIp: string, password: string): string {
+    return [`${peerIp}:5432:replication:${REPLICATION_USER}:${password}`, `${peerIp}:5432:postgres:${REPLICATION_USER}:${password}`, ""].join("\n");
+}

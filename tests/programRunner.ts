@@ -1,0 +1,157 @@
+// Runs the real index.ts in-process under Pulumi's mock runtime, and records every resource it
+// registers and every function it calls. Used by the unit tests (with cloudMocks) and by the lab
+// (which hands commands to real hosts).
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+
+const PROJECT_ROOT = path.resolve(__dirname, "..");
+const rpc = require("@pulumi/pulumi/runtime/rpc");
+
+/** One resource the program registered. */
+export interface Registration {
+    type: string;
+    name: string;
+    /** Inputs with secrets unwrapped. */
+    inputs: Record<string, any>;
+    /** Top-level input names that arrived as secrets. */
+    secretInputs: string[];
+    id: string;
+    state: Record<string, any>;
+}
+
+export interface Invocation {
+    token: string;
+    inputs: Record<string, any>;
+}
+
+/** What a mock resource resolves to: its id and its output state (inputs are merged in). */
+export type ResourceBehaviour = (r: {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+}) => Promise<{ id: string; state: Record<string, any>; secretOutputs?: string[] }>;
+export type CallBehaviour = (c: Invocation) => Promise<Record<string, any>> | Record<string, any>;
+
+export interface ProgramRun {
+    registrations: Registration[];
+    invocations: Invocation[];
+    /** The stack's exports, resolved; secret leaves are kept as { secret: value }. */
+    outputs: Record<string, unknown>;
+    /** Paths (`a.b`) of exported values that are secret. */
+    secretOutputs: string[];
+}
+
+/** Secret wrapper as the mock monitor hands it over. */
+function isRpcSecret(value: unknown): value is { value: unknown } {
+    return typeof value === "object" && value !== null && (value as any)[rpc.specialSigKey] === rpc.specialSecretSig;
+}
+
+/** Unwraps secrets everywhere in a value; returns whether one was found. */
+function unwrapSecrets(value: unknown): { value: unknown; secret: boolean } {
+    if (isRpcSecret(value)) {
+        return { value: unwrapSecrets(value.value).value, secret: true };
+    }
+    if (Array.isArray(value)) {
+        const items = value.map(unwrapSecrets);
+        return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+    }
+    if (typeof value === "object" && value !== null && !(rpc.specialSigKey in value)) {
+        let secret = false;
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(value)) {
+            const u = unwrapSecrets(v);
+            out[k] = u.value;
+            secret ||= u.secret;
+        }
+        return { value: out, secret };
+    }
+    return { value, secret: false };
+}
+
+async function resolveExports(value: unknown, at: string, secrets: string[]): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        if (await pulumi.isSecret(value)) {
+            secrets.push(at);
+        }
+        // The Output's own promise rejects when the value failed (an apply that threw).
+        const resolved = await (value as unknown as { promise(): Promise<unknown> }).promise();
+        return resolveExports(resolved, at, secrets);
+    }
+    if (Array.isArray(value)) {
+        return Promise.all(value.map((v, i) => resolveExports(v, `${at}[${i}]`, secrets)));
+    }
+    if (typeof value === "object" && value !== null && !(value instanceof pulumi.Resource)) {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(value)) {
+            out[k] = await resolveExports(v, at ? `${at}.${k}` : k, secrets);
+        }
+        return out;
+    }
+    return value;
+}
+
+/** Forgets the program's modules so the next run executes index.ts afresh with new config. */
+function forgetProgramModules(): void {
+    for (const file of Object.keys(require.cache)) {
+        if (file.startsWith(PROJECT_ROOT) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.includes(`${path.sep}tests${path.sep}`) && !file.includes(`${path.sep}lab${path.sep}`)) {
+            delete require.cache[file];
+        }
+    }
+}
+
+/**
+ * Runs index.ts with `config` (keys like `crosscloud:awsCidr`; objects are JSON-encoded) under mocks.
+ * Rejects with the program's own error when it fails.
+ */
+export async function runProgram(options: {
+    config: Record<string, unknown>;
+    secretKeys?: string[];
+    stack?: string;
+    newResource: ResourceBehaviour;
+    call: CallBehaviour;
+}): Promise<ProgramRun> {
+    const registrations: Registration[] = [];
+    const invocations: Invocation[] = [];
+    const config = Object.fromEntries(
+        Object.entries(options.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+    pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: async (args) => {
+                const secretInputs = Object.entries(args.inputs)
+                    .filter(([, v]) => unwrapSecrets(v).secret)
+                    .map(([k]) => k);
+                const inputs = unwrapSecrets(args.inputs).value as Record<string, any>;
+                // Component resources exist only in the program: nothing to create.
+                const result: { id: string; state: Record<string, any>; secretOutputs?: string[] } = args.custom
+                    ? await options.newResource({ type: args.type, name: args.name, inputs })
+                    : { id: "", state: {} };
+                const state = { ...inputs, ...result.state };
+                registrations.push({ type: args.type, name: args.name, inputs, secretInputs, id: result.id, state });
+                // Hand secret inputs back as secrets, as the engine does, and mark the outputs the
+                // provider declares secret (additionalSecretOutputs, which the engine applies).
+                const returned: Record<string, any> = { ...state };
+                for (const key of [...secretInputs, ...(result.secretOutputs ?? [])]) {
+                    returned[key] = pulumi.secret(state[key]);
+                }
+                return { id: result.id, state: returned };
+            },
+            call: async (args) => {
+                const invocation = { token: args.token, inputs: unwrapSecrets(args.inputs).value as Record<string, any> };
+                invocations.push(invocation);
+                return options.call(invocation);
+            },
+        },
+        "crosscloud",
+        options.stack ?? "test",
+        false,
+    );
+    forgetProgramModules();
+    const program = require(path.join(PROJECT_ROOT, "index.ts"));
+    const secretOutputs: string[] = [];
+    const outputs = (await resolveExports({ ...program }, "", secretOutputs)) as Record<string, unknown>;
+    // Wait until every registration the program started has been answered.
+    await pulumi.runtime.disconnect();
+    return { registrations, invocations, outputs, secretOutputs };
+}
