@@ -311,7 +311,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 (ami) => ami.id,
                 (err: unknown) => {
                     throw new pulumi.ResourceError(
-                        `No Ubuntu 24.04 amd64 AMI from Canonical (${CANONICAL_OWNER_ID}) was found in ${region}: set crosscloud:amiOverrides.${region} to an AMI id (${String(err)}).`,
+                        `No Ubuntu 24.04 amd64 AMI from Canonical (${CANONICAL_OWNER_ID}) was found in ${region}: set crosscloud:amiOverrides.${region} to an AMI id. (${err instanceof Error ? err.message : String(err)})`,
                         this,
                     );
                 },

@@ -6,6 +6,32 @@ import * as path from "path";
 
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 const rpc = require("@pulumi/pulumi/runtime/rpc");
+const runtimeResource = require("@pulumi/pulumi/runtime/resource");
+
+/** Resource options as the program passed them (the mock monitor does not see them). */
+export interface RegisteredOptions {
+    parent?: string;
+    dependsOn: string[];
+    protect: boolean;
+    retainOnDelete: boolean;
+    ignoreChanges: string[];
+}
+
+/** Options of every resource constructed so far, by resource name. */
+const optionsByName = new Map<string, RegisteredOptions>();
+const originalRegisterResource = runtimeResource.registerResource;
+// Record the options on their way to the engine, then register as usual.
+runtimeResource.registerResource = function (res: any, parent: any, t: string, name: string, custom: boolean, remote: boolean, newDependency: any, props: any, opts: any, ...rest: any[]) {
+    const dependsOn = Array.isArray(opts.dependsOn) ? opts.dependsOn : opts.dependsOn ? [opts.dependsOn] : [];
+    optionsByName.set(name, {
+        parent: opts.parent?.__name,
+        dependsOn: dependsOn.map((d: any) => d.__name).filter((n: unknown) => typeof n === "string"),
+        protect: opts.protect === true,
+        retainOnDelete: opts.retainOnDelete === true,
+        ignoreChanges: opts.ignoreChanges ?? [],
+    });
+    return originalRegisterResource.call(this, res, parent, t, name, custom, remote, newDependency, props, opts, ...rest);
+};
 
 /** One resource the program registered. */
 export interface Registration {
@@ -17,6 +43,7 @@ export interface Registration {
     secretInputs: string[];
     id: string;
     state: Record<string, any>;
+    options: RegisteredOptions;
 }
 
 export interface Invocation {
@@ -81,11 +108,10 @@ async function resolveExports(value: unknown, at: string, secrets: string[]): Pr
         return Promise.all(value.map((v, i) => resolveExports(v, `${at}[${i}]`, secrets)));
     }
     if (typeof value === "object" && value !== null && !(value instanceof pulumi.Resource)) {
-        const out: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(value)) {
-            out[k] = await resolveExports(v, at ? `${at}.${k}` : k, secrets);
-        }
-        return out;
+        // All at once: one failed value rejects the whole run at once rather than leaving the
+        // values that depend on it waiting forever.
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveExports(v, at ? `${at}.${k}` : k, secrets)]));
+        return Object.fromEntries(entries);
     }
     return value;
 }
@@ -116,6 +142,7 @@ export async function runProgram(options: {
         Object.entries(options.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
     );
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
+    optionsByName.clear();
     await pulumi.runtime.setMocks(
         {
             newResource: async (args) => {
@@ -128,7 +155,8 @@ export async function runProgram(options: {
                     ? await options.newResource({ type: args.type, name: args.name, inputs })
                     : { id: "", state: {} };
                 const state = { ...inputs, ...result.state };
-                registrations.push({ type: args.type, name: args.name, inputs, secretInputs, id: result.id, state });
+                const registered = optionsByName.get(args.name) ?? { dependsOn: [], protect: false, retainOnDelete: false, ignoreChanges: [] };
+                registrations.push({ type: args.type, name: args.name, inputs, secretInputs, id: result.id, state, options: registered });
                 // Hand secret inputs back as secrets, as the engine does, and mark the outputs the
                 // provider declares secret (additionalSecretOutputs, which the engine applies).
                 const returned: Record<string, any> = { ...state };

@@ -1,0 +1,513 @@
+// The real index.ts under Pulumi mocks: the exact graph, rules, routes, secrets and rendered files.
+import * as assert from "assert";
+import { DEFAULT_CLOUD, cloudCalls, cloudResources, mockKeyPair } from "./cloudMocks";
+import { assertGolden, countsByType, filesInScript, named, ofType } from "./inspect";
+import { ProgramRun, runProgram } from "./programRunner";
+import { ADMIN_KEY, DEV_STACK, SECOND_STACK, SECRET_KEYS } from "./stacks";
+
+function run(config: Record<string, unknown>, cloud = DEFAULT_CLOUD): Promise<ProgramRun> {
+    return runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(cloud), call: cloudCalls(cloud) });
+}
+
+/** Security group ingress rules as [name, group, protocol, ports, source]. */
+function ingressRules(r: ProgramRun): string[][] {
+    const groupName = new Map(ofType(r, "aws:ec2/securityGroup:SecurityGroup").map((g) => [g.id, g.name]));
+    return ofType(r, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        .map((rule) => [
+            rule.name,
+            groupName.get(rule.inputs.securityGroupId)!,
+            rule.inputs.ipProtocol,
+            rule.inputs.fromPort === undefined ? "all" : `${rule.inputs.fromPort}-${rule.inputs.toPort}`,
+            rule.inputs.cidrIpv4 ?? `sg:${groupName.get(rule.inputs.referencedSecurityGroupId)}`,
+        ])
+        .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+/** NSG rules as [name, nsg, priority, access, protocol, sources, destination, port]. */
+function nsgRules(r: ProgramRun): string[][] {
+    return ofType(r, "azure-native:network:SecurityRule")
+        .map((rule) => [
+            rule.name,
+            rule.inputs.networkSecurityGroupName,
+            String(rule.inputs.priority),
+            rule.inputs.access,
+            rule.inputs.protocol,
+            (rule.inputs.sourceAddressPrefixes ?? [rule.inputs.sourceAddressPrefix]).join(","),
+            rule.inputs.destinationAddressPrefix,
+            rule.inputs.destinationPortRange,
+        ])
+        .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)", function () {
+    let r: ProgramRun;
+    before(async function () {
+        r = await run(DEV_STACK);
+    });
+
+    it("creates exactly these resources", function () {
+        assert.deepStrictEqual(countsByType(r), {
+            "aws:ebs/volume:Volume": 1,
+            "aws:ec2/eip:Eip": 1,
+            "aws:ec2/instance:Instance": 2,
+            "aws:ec2/internetGateway:InternetGateway": 1,
+            "aws:ec2/keyPair:KeyPair": 1,
+            "aws:ec2/routeTable:RouteTable": 2,
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": 2,
+            "aws:ec2/securityGroup:SecurityGroup": 2,
+            "aws:ec2/subnet:Subnet": 2,
+            "aws:ec2/volumeAttachment:VolumeAttachment": 1,
+            "aws:ec2/vpc:Vpc": 1,
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 2,
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 7,
+            "azure-native:compute:Disk": 1,
+            "azure-native:compute:VirtualMachine": 2,
+            "azure-native:network:NetworkInterface": 2,
+            "azure-native:network:NetworkSecurityGroup": 2,
+            "azure-native:network:PublicIPAddress": 1,
+            "azure-native:network:RouteTable": 1,
+            "azure-native:network:SecurityRule": 9,
+            "azure-native:network:Subnet": 2,
+            "azure-native:network:VirtualNetwork": 1,
+            "azure-native:resources:ResourceGroup": 1,
+            "command:remote:Command": 7,
+            "crosscloud:aws:AwsSite": 1,
+            "crosscloud:azure:AzureSite": 1,
+            "crosscloud:db:PostgresReplicaPair": 1,
+            "crosscloud:net:OpenswanTunnel": 1,
+            "random:index/randomPassword:RandomPassword": 3,
+            "tls:index/privateKey:PrivateKey": 5,
+        });
+    });
+
+    it("parents every resource to its component, named after it", function () {
+        for (const reg of r.registrations) {
+            if (reg.type.startsWith("crosscloud:")) {
+                assert.strictEqual(reg.options.parent, undefined, reg.name);
+                continue;
+            }
+            assert.ok(reg.options.parent, `${reg.name} has no parent`);
+            assert.ok(reg.name.startsWith(`${reg.options.parent}-`), `${reg.name} is not named after its parent ${reg.options.parent}`);
+        }
+    });
+
+    it("cuts the ranges into gateway and database subnets", function () {
+        assert.deepStrictEqual(
+            ofType(r, "aws:ec2/subnet:Subnet").map((s) => [s.name, s.inputs.cidrBlock, s.inputs.availabilityZone]),
+            [
+                ["aws-gateway-subnet", "10.10.0.0/24", "mock-zone-a"],
+                ["aws-database-subnet", "10.10.1.0/24", "mock-zone-a"],
+            ],
+        );
+        assert.deepStrictEqual(
+            ofType(r, "azure-native:network:Subnet").map((s) => [s.name, s.inputs.addressPrefix, s.inputs.defaultOutboundAccess]),
+            [
+                ["azure-gateway-subnet", "10.20.0.0/24", false],
+                ["azure-database-subnet", "10.20.1.0/24", false],
+            ],
+        );
+        assert.deepStrictEqual(named(r, "azure-database-subnet").options.dependsOn, ["azure-gateway-subnet"]);
+    });
+
+    it("opens exactly these security group rules", function () {
+        assert.deepStrictEqual(ingressRules(r), [
+            ["aws-database-ssh-from-gateway", "aws-database-sg", "tcp", "22-22", "sg:aws-gateway-sg"],
+            ["aws-gateway-from-vpc", "aws-gateway-sg", "-1", "all", "10.10.0.0/16"],
+            ["aws-gateway-ssh-0", "aws-gateway-sg", "tcp", "22-22", "203.0.113.7/32"],
+            ["postgres-aws-archive-from-azure-0", "aws-database-sg", "tcp", "22-22", "10.20.1.10/32"],
+            ["postgres-aws-postgres-from-azure-0", "aws-database-sg", "tcp", "5432-5432", "10.20.1.10/32"],
+            ["tunnel-aws-ike-0", "aws-gateway-sg", "udp", "500-500", "203.0.113.10/32"],
+            ["tunnel-aws-nat-t-0", "aws-gateway-sg", "udp", "4500-4500", "203.0.113.10/32"],
+        ]);
+        assert.deepStrictEqual(
+            ofType(r, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule").map((e) => [e.name, e.inputs.ipProtocol, e.inputs.cidrIpv4]),
+            [
+                ["aws-gateway-egress", "-1", "0.0.0.0/0"],
+                ["aws-database-egress", "-1", "0.0.0.0/0"],
+            ],
+        );
+    });
+
+    it("opens exactly these NSG rules, and ends each NSG with an explicit deny", function () {
+        assert.deepStrictEqual(nsgRules(r), [
+            ["azure-database-deny-inbound", "azure-database-nsg", "4000", "Deny", "*", "*", "*", "*"],
+            ["azure-database-ssh-from-gateway", "azure-database-nsg", "100", "Allow", "Tcp", "10.20.0.10/32", "*", "22"],
+            ["azure-gateway-deny-inbound", "azure-gateway-nsg", "4000", "Deny", "*", "*", "*", "*"],
+            ["azure-gateway-from-vnet", "azure-gateway-nsg", "110", "Allow", "*", "10.20.0.0/16", "*", "*"],
+            ["azure-gateway-ssh", "azure-gateway-nsg", "100", "Allow", "Tcp", "203.0.113.7/32", "*", "22"],
+            ["postgres-azure-archive-from-aws", "azure-database-nsg", "210", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "22"],
+            ["postgres-azure-postgres-from-aws", "azure-database-nsg", "200", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "5432"],
+            ["tunnel-azure-ike", "azure-gateway-nsg", "200", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "500"],
+            ["tunnel-azure-nat-t", "azure-gateway-nsg", "210", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "4500"],
+        ]);
+    });
+
+    it("routes the peer range and the internet through the gateways", function () {
+        const eni = named(r, "aws-gateway").state.primaryNetworkInterfaceId;
+        assert.deepStrictEqual(named(r, "aws-private-routes").inputs.routes, [
+            { cidrBlock: "10.20.0.0/16", networkInterfaceId: eni },
+            { cidrBlock: "0.0.0.0/0", networkInterfaceId: eni },
+        ]);
+        assert.deepStrictEqual(named(r, "aws-public-routes").inputs.routes, [{ cidrBlock: "0.0.0.0/0", gatewayId: named(r, "aws-igw").id }]);
+        assert.deepStrictEqual(
+            ofType(r, "aws:ec2/routeTableAssociation:RouteTableAssociation").map((a) => [a.name, a.inputs.subnetId, a.inputs.routeTableId]),
+            [
+                ["aws-gateway-subnet-routes", named(r, "aws-gateway-subnet").id, named(r, "aws-public-routes").id],
+                ["aws-database-subnet-routes", named(r, "aws-database-subnet").id, named(r, "aws-private-routes").id],
+            ],
+        );
+        assert.deepStrictEqual(named(r, "azure-database-routes").inputs.routes, [
+            { name: "peer-site-via-gateway", addressPrefix: "10.10.0.0/16", nextHopType: "VirtualAppliance", nextHopIpAddress: "10.20.0.10" },
+            { name: "internet-via-gateway", addressPrefix: "0.0.0.0/0", nextHopType: "VirtualAppliance", nextHopIpAddress: "10.20.0.10" },
+        ]);
+        assert.deepStrictEqual(named(r, "azure-database-subnet").inputs.routeTable, { id: named(r, "azure-database-routes").id });
+        assert.strictEqual(named(r, "azure-gateway-subnet").inputs.routeTable, undefined);
+    });
+
+    it("lets the gateways forward and pins every address", function () {
+        const gw = named(r, "aws-gateway").inputs;
+        const db = named(r, "aws-database").inputs;
+        assert.deepStrictEqual([gw.sourceDestCheck, gw.privateIp, gw.associatePublicIpAddress], [false, "10.10.0.10", false]);
+        assert.deepStrictEqual([db.sourceDestCheck, db.privateIp, db.associatePublicIpAddress], [undefined, "10.10.1.10", false]);
+        assert.strictEqual(named(r, "aws-gateway-eip").inputs.instance, named(r, "aws-gateway").id);
+        const nic = named(r, "azure-gateway-nic").inputs;
+        assert.strictEqual(nic.enableIPForwarding, true);
+        assert.deepStrictEqual(nic.ipConfigurations[0].privateIPAddress, "10.20.0.10");
+        assert.deepStrictEqual(nic.ipConfigurations[0].publicIPAddress, { id: named(r, "azure-gateway-ip").id });
+        const dbNic = named(r, "azure-database-nic").inputs;
+        assert.strictEqual(dbNic.enableIPForwarding, undefined);
+        assert.deepStrictEqual(dbNic.ipConfigurations[0].publicIPAddress, undefined);
+        assert.deepStrictEqual(named(r, "azure-gateway-ip").inputs.sku, { name: "Standard" });
+        assert.strictEqual(named(r, "azure-gateway-ip").inputs.publicIPAllocationMethod, "Static");
+    });
+
+    it("boots Ubuntu 24.04 with SSH keys only, IMDSv2, encrypted disks", function () {
+        for (const name of ["aws-gateway", "aws-database"]) {
+            const i = named(r, name);
+            assert.strictEqual(i.inputs.ami, DEFAULT_CLOUD.amiLookupResult);
+            assert.deepStrictEqual(i.inputs.metadataOptions, { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
+            assert.deepStrictEqual(i.inputs.rootBlockDevice, { volumeType: "gp3", volumeSize: 16, encrypted: true });
+            assert.deepStrictEqual(i.options.ignoreChanges, ["ami"], "a newer AMI must not replace the host");
+            assert.strictEqual(i.inputs.keyName, "aws-admin-key");
+        }
+        assert.strictEqual(named(r, "aws-admin-key").inputs.publicKey, ADMIN_KEY.public.trim());
+        for (const name of ["azure-gateway", "azure-database"]) {
+            const vm = named(r, name).inputs;
+            assert.deepStrictEqual(vm.storageProfile.imageReference, { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", version: "latest" });
+            assert.strictEqual(vm.osProfile.linuxConfiguration.disablePasswordAuthentication, true);
+            assert.deepStrictEqual(vm.osProfile.linuxConfiguration.ssh.publicKeys, [
+                { path: "/home/azureuser/.ssh/authorized_keys", keyData: ADMIN_KEY.public.trim() },
+            ]);
+        }
+        assert.deepStrictEqual(named(r, "azure-database").inputs.storageProfile.dataDisks, [
+            { lun: 0, createOption: "Attach", managedDisk: { id: named(r, "azure-pgdata").id }, deleteOption: "Detach" },
+        ]);
+    });
+
+    it("looks the AMI up from Canonical: Ubuntu 24.04 amd64, most recent", function () {
+        const lookups = r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi");
+        assert.deepStrictEqual(lookups.map((l) => l.inputs), [
+            {
+                owners: ["099720109477"],
+                mostRecent: true,
+                filters: [
+                    { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
+                    { name: "architecture", values: ["x86_64"] },
+                    { name: "virtualization-type", values: ["hvm"] },
+                    { name: "root-device-type", values: ["ebs"] },
+                ],
+            },
+        ]);
+    });
+
+    it("protects the PGDATA volume and disk from any up or destroy", function () {
+        for (const name of ["aws-pgdata", "azure-pgdata"]) {
+            assert.deepStrictEqual([named(r, name).options.protect, named(r, name).options.retainOnDelete], [true, true], name);
+        }
+        assert.deepStrictEqual(
+            [named(r, "aws-pgdata").inputs.encrypted, named(r, "aws-pgdata").inputs.type, named(r, "aws-pgdata").inputs.size],
+            [true, "gp3", 64],
+        );
+        assert.strictEqual(named(r, "aws-pgdata").inputs.availabilityZone, "mock-zone-a");
+        assert.deepStrictEqual(named(r, "azure-pgdata").inputs.diskSizeGB, 64);
+    });
+
+    it("reaches each database host through its gateway, pinning both host keys", function () {
+        const conn = named(r, "postgres-azure-standby").inputs.connection;
+        const hostKey = (name: string) => named(r, name).state.publicKeyOpenssh.trim();
+        assert.deepStrictEqual(
+            { ...conn, privateKey: "<admin key>", proxy: { ...conn.proxy, privateKey: "<admin key>" } },
+            {
+                host: "10.20.1.10",
+                port: 22,
+                user: "azureuser",
+                privateKey: "<admin key>",
+                hostKey: hostKey("azure-database-host-key"),
+                dialErrorLimit: 60,
+                perDialTimeout: 30,
+                proxy: {
+                    host: "203.0.113.10",
+                    port: 22,
+                    user: "azureuser",
+                    privateKey: "<admin key>",
+                    hostKey: hostKey("azure-gateway-host-key"),
+                    dialErrorLimit: 60,
+                    perDialTimeout: 30,
+                },
+            },
+        );
+        assert.strictEqual(conn.privateKey, ADMIN_KEY.private);
+        const gwConn = named(r, "tunnel-aws-gateway").inputs.connection;
+        assert.deepStrictEqual([gwConn.host, gwConn.user, gwConn.hostKey, gwConn.proxy], ["198.51.100.10", "ubuntu", hostKey("aws-gateway-host-key"), undefined]);
+    });
+
+    it("orders the host steps: gateways, checks, primary, standby, replication check", function () {
+        const deps = (name: string) => named(r, name).options.dependsOn.filter((d) => d.startsWith("tunnel-") || d.startsWith("postgres-"));
+        assert.deepStrictEqual(deps("tunnel-aws-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
+        assert.deepStrictEqual(deps("tunnel-azure-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
+        assert.ok(deps("postgres-aws-primary").includes("tunnel-aws-gateway"), "the primary installs packages through its gateway's NAT");
+        assert.ok(named(r, "postgres-aws-primary").options.dependsOn.includes("aws-pgdata-attachment"));
+        assert.deepStrictEqual(
+            deps("postgres-azure-standby").filter((d) => !d.includes("-from-")),
+            ["postgres-aws-primary", "tunnel-aws-check", "tunnel-azure-check"],
+        );
+        assert.deepStrictEqual(deps("postgres-azure-check"), ["postgres-azure-standby"]);
+    });
+
+    it("sends every step as a script on stdin, with a content hash as trigger", function () {
+        for (const cmd of ofType(r, "command:remote:Command")) {
+            assert.strictEqual(
+                cmd.inputs.create,
+                `sudo -n sh -c 'umask 077; f=$(mktemp /run/crosscloud-XXXXXX) && cat >"$f" && bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc'`,
+            );
+            assert.match(cmd.inputs.stdin, /^#!\/bin\/bash\n# crosscloud: /);
+            assert.strictEqual(cmd.inputs.triggers.length, 1);
+            assert.strictEqual(cmd.inputs.triggers[0], require("crypto").createHash("sha256").update(cmd.inputs.stdin).digest("hex"));
+            assert.strictEqual(cmd.inputs.logging, "stdoutAndStderr");
+            assert.strictEqual(cmd.inputs.addPreviousOutputInEnv, false);
+        }
+    });
+
+    it("keeps the PSK, passwords and private keys secret, on stdin only, and out of plain outputs", function () {
+        const psk = named(r, "tunnel-psk").state.result;
+        const replicator = named(r, "postgres-replicator-password").state.result;
+        const admin = named(r, "postgres-admin-password").state.result;
+        assert.strictEqual(psk.length, 48);
+        assert.match(psk, /^[A-Za-z0-9]+$/);
+        const secrets = [psk, replicator, admin, ADMIN_KEY.private, ...ofType(r, "tls:index/privateKey:PrivateKey").map((k) => k.state.privateKeyOpenssh)];
+        for (const reg of r.registrations) {
+            for (const [key, value] of Object.entries(reg.inputs)) {
+                const text = JSON.stringify(value);
+                if (secrets.some((s) => text.includes(s.trim()))) {
+                    assert.ok(reg.secretInputs.includes(key), `${reg.name}.${key} holds a secret but is not marked secret`);
+                    assert.notStrictEqual(key, "create", `${reg.name} puts a secret on its command line`);
+                }
+            }
+        }
+        assert.ok(named(r, "tunnel-aws-gateway").inputs.stdin.includes(psk));
+        assert.ok(named(r, "postgres-azure-standby").inputs.stdin.includes(replicator));
+        assert.deepStrictEqual(r.secretOutputs, ["primaryConnectionString"]);
+        assert.strictEqual(r.outputs.primaryConnectionString, `postgresql://crosscloud_admin:${admin}@10.10.1.10:5432/postgres?sslmode=require`);
+        const plain = JSON.stringify({ ...r.outputs, primaryConnectionString: undefined });
+        for (const s of secrets) {
+            assert.ok(!plain.includes(s.trim()), "a secret leaked into a plain output");
+        }
+    });
+
+    it("exports the documented outputs", function () {
+        const o = r.outputs as Record<string, any>;
+        assert.deepStrictEqual(
+            [o.awsGatewayPublicIp, o.azureGatewayPublicIp, o.awsCidr, o.azureCidr, o.primaryPrivateIp, o.standbyPrivateIp],
+            ["198.51.100.10", "203.0.113.10", "10.10.0.0/16", "10.20.0.0/16", "10.10.1.10", "10.20.1.10"],
+        );
+        assert.strictEqual(o.awsResources.vpcId, named(r, "aws-vpc").id);
+        assert.strictEqual(o.awsResources.gatewayInstanceId, named(r, "aws-gateway").id);
+        assert.strictEqual(o.awsResources.amiId, DEFAULT_CLOUD.amiLookupResult);
+        assert.strictEqual(o.azureResources.databaseVmId, named(r, "azure-database").id);
+        assert.deepStrictEqual(Object.keys(o.awsResources).sort(), [
+            "amiId", "dataVolumeId", "databaseInstanceId", "databaseSecurityGroupId", "databaseSubnetId", "gatewayInstanceId",
+            "gatewaySecurityGroupId", "gatewaySubnetId", "privateRouteTableId", "publicRouteTableId", "vpcId",
+        ]);
+        assert.deepStrictEqual(Object.keys(o.azureResources).sort(), [
+            "dataDiskId", "databaseNsgId", "databaseRouteTableId", "databaseSubnetId", "databaseVmId", "gatewayNsgId",
+            "gatewaySubnetId", "gatewayVmId", "resourceGroupName", "vnetId",
+        ]);
+    });
+
+    it("renders both gateways' files (golden)", function () {
+        for (const site of ["aws", "azure"]) {
+            const files = filesInScript(named(r, `tunnel-${site}-gateway`).inputs.stdin);
+            assert.deepStrictEqual(Object.keys(files), ["/etc/sysctl.d/60-crosscloud-gateway.conf", "/etc/iptables/rules.v4", "/etc/ipsec.conf", "/etc/ipsec.secrets"]);
+            assertGolden(`dev-${site}-ipsec.conf`, files["/etc/ipsec.conf"]);
+            assertGolden(`dev-${site}-rules.v4`, files["/etc/iptables/rules.v4"]);
+            assertGolden("gateway-sysctl.conf", files["/etc/sysctl.d/60-crosscloud-gateway.conf"]);
+            assert.strictEqual((r.outputs.ipsecConfs as Record<string, string>)[site], files["/etc/ipsec.conf"]);
+        }
+        const psk = named(r, "tunnel-psk").state.result;
+        assert.strictEqual(filesInScript(named(r, "tunnel-aws-gateway").inputs.stdin)["/etc/ipsec.secrets"], `# Managed by crosscloud (Pulumi).\n198.51.100.10 203.0.113.10 : PSK "${psk}"\n`);
+        assert.strictEqual(filesInScript(named(r, "tunnel-azure-gateway").inputs.stdin)["/etc/ipsec.secrets"], `# Managed by crosscloud (Pulumi).\n203.0.113.10 198.51.100.10 : PSK "${psk}"\n`);
+    });
+
+    it("renders both database hosts' PostgreSQL files (golden)", function () {
+        for (const [name, role] of [["postgres-aws-primary", "primary"], ["postgres-azure-standby", "standby"]]) {
+            const files = filesInScript(named(r, name).inputs.stdin);
+            assertGolden(`dev-${role}-90-crosscloud.conf`, files["/etc/postgresql/16/main/conf.d/90-crosscloud.conf"]);
+            assertGolden(`dev-${role}-pg_hba.conf`, files["/etc/postgresql/16/main/pg_hba.conf"]);
+        }
+        const standby = filesInScript(named(r, "postgres-azure-standby").inputs.stdin);
+        const replicator = named(r, "postgres-replicator-password").state.result;
+        assert.strictEqual(
+            standby["/var/lib/postgresql/.pgpass"],
+            `10.10.1.10:5432:replication:replicator:${replicator}\n10.10.1.10:5432:postgres:replicator:${replicator}\n`,
+        );
+        const archiveKey = named(r, "postgres-wal-archive-key").state.publicKeyOpenssh.trim();
+        assert.strictEqual(
+            filesInScript(named(r, "postgres-aws-primary").inputs.stdin)["/var/lib/postgresql/.ssh/authorized_keys"],
+            `restrict,from="10.20.1.10",command="/usr/local/lib/crosscloud/serve-wal" ${archiveKey} crosscloud-wal-archive\n`,
+        );
+        assert.strictEqual(
+            standby["/var/lib/postgresql/.ssh/known_hosts_crosscloud"],
+            `10.10.1.10 ${named(r, "aws-database-host-key").state.publicKeyOpenssh.trim()}\n`,
+        );
+    });
+
+    it("hands each VM its pinned host key at boot, as a secret", function () {
+        const key = named(r, "aws-gateway-host-key").state;
+        const userData: string = named(r, "aws-gateway").inputs.userData;
+        assert.ok(named(r, "aws-gateway").secretInputs.includes("userData"));
+        assert.ok(userData.startsWith("#!/bin/bash\nCROSSCLOUD_HOST_KEY='-----BEGIN OPENSSH PRIVATE KEY-----"));
+        assert.ok(userData.includes(`CROSSCLOUD_HOST_PUBLIC_KEY='${key.publicKeyOpenssh.trim()}'`));
+        const customData = Buffer.from(named(r, "azure-database").inputs.osProfile.customData, "base64").toString();
+        assert.ok(customData.includes(`CROSSCLOUD_HOST_PUBLIC_KEY='${named(r, "azure-database-host-key").state.publicKeyOpenssh.trim()}'`));
+    });
+});
+
+describe("the program on a second stack (us-east-2 / eastus2, other ranges, clients, zero-loss)", function () {
+    let r: ProgramRun;
+    before(async function () {
+        r = await run(SECOND_STACK);
+    });
+
+    it("uses the stack's ranges, sizes and disk size", function () {
+        assert.deepStrictEqual(
+            [...ofType(r, "aws:ec2/subnet:Subnet"), ...ofType(r, "azure-native:network:Subnet")].map((s) => s.inputs.cidrBlock ?? s.inputs.addressPrefix),
+            ["172.16.0.0/24", "172.16.1.0/24", "192.168.64.0/24", "192.168.65.0/24"],
+        );
+        assert.deepStrictEqual(
+            [named(r, "aws-gateway").inputs.instanceType, named(r, "aws-database").inputs.instanceType],
+            ["c6in.large", "r6i.large"],
+        );
+        assert.deepStrictEqual(
+            [named(r, "azure-gateway").inputs.hardwareProfile.vmSize, named(r, "azure-database").inputs.hardwareProfile.vmSize],
+            ["Standard_D2s_v5", "Standard_E4s_v5"],
+        );
+        assert.strictEqual(named(r, "aws-pgdata").inputs.size, 256);
+        assert.strictEqual(named(r, "azure-pgdata").inputs.diskSizeGB, 256);
+        assert.strictEqual(named(r, "azure-rg").inputs.location, "eastus2");
+    });
+
+    it("admits every admin CIDR and the clients on both database hosts", function () {
+        assert.deepStrictEqual(
+            ingressRules(r).filter(([name]) => name.includes("ssh-") || name.includes("clients")),
+            [
+                ["aws-database-ssh-from-gateway", "aws-database-sg", "tcp", "22-22", "sg:aws-gateway-sg"],
+                ["aws-gateway-ssh-0", "aws-gateway-sg", "tcp", "22-22", "198.51.100.0/28"],
+                ["aws-gateway-ssh-1", "aws-gateway-sg", "tcp", "22-22", "192.0.2.44/32"],
+                ["postgres-aws-postgres-from-clients-0", "aws-database-sg", "tcp", "5432-5432", "172.16.8.0/24"],
+                ["postgres-aws-postgres-from-clients-1", "aws-database-sg", "tcp", "5432-5432", "192.168.66.0/24"],
+            ],
+        );
+        assert.deepStrictEqual(
+            nsgRules(r).filter(([name]) => name.includes("clients") || name === "azure-gateway-ssh"),
+            [
+                ["azure-gateway-ssh", "azure-gateway-nsg", "100", "Allow", "Tcp", "198.51.100.0/28,192.0.2.44/32", "*", "22"],
+                ["postgres-azure-postgres-from-clients", "azure-database-nsg", "220", "Allow", "Tcp", "172.16.8.0/24,192.168.66.0/24", "192.168.65.10/32", "5432"],
+            ],
+        );
+    });
+
+    it("renders zero-loss PostgreSQL 17 config and client access (golden)", function () {
+        for (const [name, role] of [["postgres-aws-primary", "primary"], ["postgres-azure-standby", "standby"]]) {
+            const files = filesInScript(named(r, name).inputs.stdin);
+            assertGolden(`second-${role}-90-crosscloud.conf`, files["/etc/postgresql/17/main/conf.d/90-crosscloud.conf"]);
+            assertGolden(`second-${role}-pg_hba.conf`, files["/etc/postgresql/17/main/pg_hba.conf"]);
+        }
+        assertGolden("second-aws-ipsec.conf", filesInScript(named(r, "tunnel-aws-gateway").inputs.stdin)["/etc/ipsec.conf"]);
+        assertGolden("second-azure-rules.v4", filesInScript(named(r, "tunnel-azure-gateway").inputs.stdin)["/etc/iptables/rules.v4"]);
+    });
+
+    it("still looks the AMI up when the override names another region", function () {
+        assert.strictEqual(named(r, "aws-gateway").inputs.ami, DEFAULT_CLOUD.amiLookupResult);
+        assert.strictEqual(r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi").length, 1);
+    });
+});
+
+describe("AMI selection", function () {
+    it("takes crosscloud:amiOverrides for the stack's region instead of the lookup", async function () {
+        const r = await run({ ...DEV_STACK, "crosscloud:amiOverrides": { "eu-west-1": "ami-0123456789abcdef0" } });
+        assert.deepStrictEqual(ofType(r, "aws:ec2/instance:Instance").map((i) => i.inputs.ami), ["ami-0123456789abcdef0", "ami-0123456789abcdef0"]);
+        assert.deepStrictEqual(r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi"), []);
+    });
+
+    it("fails naming the override when the lookup finds nothing", async function () {
+        await assert.rejects(
+            run(DEV_STACK, { ...DEFAULT_CLOUD, amiLookupResult: undefined }),
+            (err: Error) =>
+                err.message.includes(
+                    "No Ubuntu 24.04 amd64 AMI from Canonical (099720109477) was found in eu-west-1: set crosscloud:amiOverrides.eu-west-1 to an AMI id.",
+                ),
+        );
+    });
+});
+
+describe("bad configuration is refused before anything is created", function () {
+    const otherKey = mockKeyPair("another-key");
+    const cases: [string, Record<string, unknown>, string][] = [
+        ["overlapping ranges", { "crosscloud:azureCidr": "10.10.128.0/17" }, `crosscloud:azureCidr "10.10.128.0/17" overlaps crosscloud:awsCidr "10.10.0.0/16": each site's range is routed to the other through the tunnel, so they must not overlap; pick another range for one of them.`],
+        ["a public range", { "crosscloud:awsCidr": "8.8.0.0/16" }, `crosscloud:awsCidr "8.8.0.0/16" is not a private range: use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`],
+        ["a too small range", { "crosscloud:azureCidr": "10.20.0.0/25" }, `crosscloud:azureCidr "10.20.0.0/25" is too small: the gateway and database subnets need a /24 or larger (for example /16).`],
+        ["a too large range", { "crosscloud:awsCidr": "10.0.0.0/8", "crosscloud:azureCidr": "172.16.0.0/16" }, `crosscloud:awsCidr "10.0.0.0/8" is too large: AWS VPCs and this program take /16 to /24; use a /16.`],
+        ["a malformed range", { "crosscloud:awsCidr": "10.10.0.1/16" }, `crosscloud:awsCidr "10.10.0.1/16" is not an IPv4 network in CIDR form: write it like 10.10.0.0/16.`],
+        ["SSH open to the internet", { "crosscloud:adminCidrs": ["203.0.113.7/32", "0.0.0.0/0"] }, `crosscloud:adminCidrs must not contain 0.0.0.0/0: SSH to the gateways would be open to the whole internet; list your own addresses (e.g. 203.0.113.7/32) instead.`],
+        ["no admin CIDRs", { "crosscloud:adminCidrs": undefined }, `crosscloud:adminCidrs is required: list the CIDRs allowed to SSH to the gateways, e.g. pulumi config set --path 'crosscloud:adminCidrs[0]' 203.0.113.7/32.`],
+        ["a malformed public key", { "crosscloud:sshPublicKey": "ssh-ed25519 not-base64!" }, `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`],
+        ["no private key", { "crosscloud:sshPrivateKey": undefined }, `crosscloud:sshPrivateKey is missing, malformed or passphrase-protected: set the unencrypted private key as a secret (pulumi config set --secret crosscloud:sshPrivateKey < ~/.ssh/id_ed25519).`],
+        ["keys of two pairs", { "crosscloud:sshPrivateKey": otherKey.private }, `crosscloud:sshPrivateKey does not match crosscloud:sshPublicKey: set both halves of the same key pair.`],
+        ["an unknown replication mode", { "crosscloud:replication": "logical" }, `crosscloud:replication "logical" is not a replication mode: use "streaming" or "log-shipping".`],
+        ["an unsupported version", { "crosscloud:postgresVersion": "13" }, `crosscloud:postgresVersion "13" is not supported: use 14, 15, 16, 17 or 18.`],
+        ["an unknown synchronous level", { "crosscloud:synchronous": "local" }, `crosscloud:synchronous "local" is not a synchronous level: use "off", "remote_write", "on" or "remote_apply".`],
+        ["zero-loss with log shipping", { "crosscloud:synchronous": "on", "crosscloud:replication": "log-shipping" }, `crosscloud:synchronous "on" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`],
+        ["a malformed AMI override", { "crosscloud:amiOverrides": { "eu-west-1": "ubuntu" } }, `crosscloud:amiOverrides.eu-west-1 "ubuntu" is not an AMI id: write it like ami-0123456789abcdef0.`],
+        ["a public client range", { "crosscloud:clientCidrs": ["1.2.3.0/24"] }, `crosscloud:clientCidrs entry "1.2.3.0/24" is not a private range: the database has no public address, so list the private CIDRs of the applications (in either cloud).`],
+        ["a bad VM size", { "crosscloud:azureDbSize": "B2ms" }, `crosscloud:azureDbSize "B2ms" is not an Azure VM size: write it like Standard_B2s.`],
+    ];
+    for (const [what, change, message] of cases) {
+        it(`refuses ${what}`, async function () {
+            const config = Object.fromEntries(Object.entries({ ...DEV_STACK, ...change }).filter(([, v]) => v !== undefined));
+            const created: string[] = [];
+            await assert.rejects(
+                runProgram({
+                    config,
+                    secretKeys: SECRET_KEYS,
+                    newResource: async (res) => {
+                        created.push(res.name);
+                        return cloudResources()(res);
+                    },
+                    call: cloudCalls(),
+                }),
+                (err: Error) => {
+                    assert.strictEqual(err.message, `Invalid stack configuration:\n- ${message}`);
+                    return true;
+                },
+            );
+            assert.deepStrictEqual(created, [], "nothing may be created");
+        });
+    }
+
+    it("lists every problem at once", async function () {
+        await assert.rejects(
+            run({ ...DEV_STACK, "crosscloud:replication": "logical", "crosscloud:postgresVersion": "9" }),
+            (err: Error) => err.message.split("\n").length === 3,
+        );
+    });
+});
