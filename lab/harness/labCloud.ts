@@ -1,0 +1,206 @@
+// The lab as a cloud: the program's AWS and Azure resources resolve to the lab's sites, subnets,
+// routes and hosts (through labctl), and its remote commands run for real over SSH. A host is
+// powered on when the program first connects to it, once everything declared for it (addresses,
+// disk, key) has registered; it then runs the boot script the program handed it.
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { cloudResources } from "../../tests/cloudMocks";
+import { ResourceBehaviour } from "../../tests/programRunner";
+import { CommandResult, ConnectionLike, runRemoteCommand } from "./sshCommand";
+
+const REPO = path.resolve(__dirname, "../..");
+export const LAB_DIR = path.join(REPO, ".lab");
+const CTL = path.join(REPO, "lab/infra/ctl.sh");
+
+/** Public addresses the clouds hand out in the lab (documentation ranges, routed only inside it). */
+export const LAB_PUBLIC_IPS = { aws: "198.51.100.10", azure: "203.0.113.10" };
+
+/** Runs `labctl ARGS` inside the lab's UML. */
+export function labctl(args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(CTL, args, { stdio: ["pipe", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (err += d));
+        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`labctl ${args.join(" ")} failed (${code}): ${err.trim()}`))));
+        child.stdin.end(input ?? "");
+    });
+}
+
+interface PendingHost {
+    name: string;
+    build: () => Record<string, unknown>;
+    booted?: Promise<void>;
+}
+
+export interface CommandRecord {
+    name: string;
+    host: string;
+    startedMs: number;
+    durationMs: number;
+    stdout: string;
+}
+
+export class LabCloud {
+    /** Every command the program ran, in completion order. */
+    public readonly commands: CommandRecord[] = [];
+    private readonly byId = new Map<string, { type: string; name: string; inputs: Record<string, any>; state: Record<string, any> }>();
+    private readonly hostsByAddress = new Map<string, PendingHost>();
+    private readonly fallback = cloudResources({ awsPublicIp: LAB_PUBLIC_IPS.aws, azurePublicIp: LAB_PUBLIC_IPS.azure, amiLookupResult: "ami-0123456789abcdef0" });
+    private readonly started = Date.now();
+
+    constructor(private readonly log: (line: string) => void) {
+        fs.mkdirSync(path.join(LAB_DIR, "specs"), { recursive: true });
+        fs.mkdirSync(path.join(LAB_DIR, "logs", "commands"), { recursive: true });
+    }
+
+    readonly newResource: ResourceBehaviour = async (r) => {
+        const result = await this.fallback(r);
+        const state = { ...r.inputs, ...result.state };
+        this.byId.set(result.id, { type: r.type, name: r.name, inputs: r.inputs, state });
+        switch (r.type) {
+            case "aws:ec2/subnet:Subnet":
+                await labctl(["subnet-add", "aws", r.inputs.cidrBlock]);
+                break;
+            case "aws:ec2/routeTableAssociation:RouteTableAssociation":
+                await this.applyAwsRoutes(r.inputs.subnetId, r.inputs.routeTableId);
+                break;
+            case "azure-native:network:Subnet":
+                await labctl(["subnet-add", "azure", r.inputs.addressPrefix]);
+                for (const route of r.inputs.routeTable ? this.get(r.inputs.routeTable.id).inputs.routes : []) {
+                    await labctl(["route-set", "azure", r.inputs.addressPrefix, route.addressPrefix, route.nextHopIpAddress]);
+                }
+                break;
+            case "aws:ec2/instance:Instance":
+                this.registerAwsInstance(r.name, result.id, state);
+                break;
+            case "azure-native:compute:VirtualMachine":
+                this.registerAzureVm(r.name, r.inputs);
+                break;
+            case "command:remote:Command":
+                return { ...result, state: { ...result.state, ...(await this.runCommand(r.name, r.inputs)) } };
+        }
+        return result;
+    };
+
+    private get(id: string) {
+        const found = this.byId.get(id);
+        if (!found) {
+            throw new Error(`the lab knows no resource with id ${id}`);
+        }
+        return found;
+    }
+
+    private find(type: string, match: (inputs: Record<string, any>) => boolean) {
+        return [...this.byId.values()].find((r) => r.type === type && match(r.inputs));
+    }
+
+    private async applyAwsRoutes(subnetId: string, routeTableId: string): Promise<void> {
+        const cidr = this.get(subnetId).inputs.cidrBlock;
+        for (const route of this.get(routeTableId).inputs.routes ?? []) {
+            let nextHop: string;
+            if (route.gatewayId) {
+                nextHop = "internet";
+            } else {
+                const eni = route.networkInterfaceId;
+                const instance = [...this.byId.values()].find((x) => x.type === "aws:ec2/instance:Instance" && x.state.primaryNetworkInterfaceId === eni);
+                if (!instance) {
+                    throw new Error(`route ${route.cidrBlock} points at ${eni}, which belongs to no instance`);
+                }
+                nextHop = instance.inputs.privateIp;
+            }
+            await labctl(["route-set", "aws", cidr, route.cidrBlock, nextHop]);
+        }
+    }
+
+    private registerAwsInstance(name: string, id: string, state: Record<string, any>): void {
+        const host: PendingHost = {
+            name,
+            build: () => {
+                const eip = this.find("aws:ec2/eip:Eip", (i) => i.instance === id);
+                const attachment = this.find("aws:ec2/volumeAttachment:VolumeAttachment", (i) => i.instanceId === id);
+                const keyPair = this.find("aws:ec2/keyPair:KeyPair", () => true);
+                return {
+                    name,
+                    site: "aws",
+                    subnet: this.get(state.subnetId).inputs.cidrBlock,
+                    privateIp: state.privateIp,
+                    ...(eip ? { publicIp: eip.state.publicIp } : {}),
+                    hostname: name,
+                    adminUser: "ubuntu",
+                    authorizedKey: keyPair!.inputs.publicKey,
+                    userData: state.userData,
+                    // Nitro names the EBS volume after its id.
+                    ...(attachment
+                        ? { dataDisk: true, dataDiskPaths: [`/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${String(attachment.inputs.volumeId).replace("-", "")}`] }
+                        : {}),
+                };
+            },
+        };
+        this.hostsByAddress.set(state.privateIp, host);
+    }
+
+    private registerAzureVm(name: string, inputs: Record<string, any>): void {
+        const nic = this.get(inputs.networkProfile.networkInterfaces[0].id).inputs;
+        const ipConfig = nic.ipConfigurations[0];
+        const publicIp = ipConfig.publicIPAddress ? this.get(ipConfig.publicIPAddress.id).state.ipAddress : undefined;
+        const host: PendingHost = {
+            name,
+            build: () => ({
+                name,
+                site: "azure",
+                subnet: this.get(ipConfig.subnet.id).inputs.addressPrefix,
+                privateIp: ipConfig.privateIPAddress,
+                ...(publicIp ? { publicIp } : {}),
+                hostname: inputs.osProfile.computerName,
+                adminUser: inputs.osProfile.adminUsername,
+                authorizedKey: inputs.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData,
+                userData: Buffer.from(inputs.osProfile.customData, "base64").toString(),
+                ...((inputs.storageProfile.dataDisks ?? []).length > 0 ? { dataDisk: true, dataDiskPaths: ["/dev/disk/azure/scsi1/lun0"] } : {}),
+            }),
+        };
+        this.hostsByAddress.set(ipConfig.privateIPAddress, host);
+        if (publicIp) {
+            this.hostsByAddress.set(publicIp, host);
+        }
+    }
+
+    /** Powers the host at `address` on, once. */
+    private ensureBooted(address: string): Promise<void> {
+        // An Elastic IP leads to the instance it is associated with.
+        const eip = this.find("aws:ec2/eip:Eip", () => true);
+        const viaEip = eip?.state.publicIp === address ? this.get(eip.inputs.instance).inputs.privateIp : undefined;
+        const host = this.hostsByAddress.get(viaEip ?? address);
+        if (!host) {
+            throw new Error(`no lab host has the address ${address}`);
+        }
+        host.booted ??= (async () => {
+            const spec = host.build();
+            const file = path.join(LAB_DIR, "specs", `${host.name}.json`);
+            fs.writeFileSync(file, JSON.stringify(spec, null, 2), { mode: 0o600 });
+            this.log(`boot ${host.name} (${spec.privateIp}${spec.publicIp ? `, public ${spec.publicIp}` : ""})`);
+            await labctl(["host-boot", file]);
+        })();
+        return host.booted;
+    }
+
+    private async runCommand(name: string, inputs: Record<string, any>): Promise<CommandResult> {
+        const c: ConnectionLike = inputs.connection;
+        if (c.proxy) {
+            await this.ensureBooted(c.proxy.host);
+        }
+        await this.ensureBooted(c.host);
+        const startedMs = Date.now() - this.started;
+        this.log(`run ${name} on ${c.user}@${c.host}${c.proxy ? ` via ${c.proxy.host}` : ""}`);
+        const result = await runRemoteCommand(name, c, inputs.create, inputs.stdin);
+        if (inputs.logging !== "none") {
+            fs.writeFileSync(path.join(LAB_DIR, "logs", "commands", `${name}.log`), `${result.stdout}${result.stderr}`);
+        }
+        const durationMs = Date.now() - this.started - startedMs;
+        this.commands.push({ name, host: c.host, startedMs, durationMs, stdout: result.stdout });
+        this.log(`done ${name} in ${(durationMs / 1000).toFixed(1)} s: ${result.stdout.trim().split("\n").pop()}`);
+        return result;
+    }
+}

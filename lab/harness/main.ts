@@ -1,0 +1,140 @@
+// The lab run: index.ts under the mock runtime with the lab stack, every remote command executed for
+// real against the lab's hosts, then the original's "environment validation", with a summary.
+// Runs on the machine inside the crosscloud-lab netns (lab/run.sh starts it there).
+import { randomUUID } from "crypto";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { utils as sshUtils } from "ssh2";
+import { cloudCalls } from "../../tests/cloudMocks";
+import { runProgram } from "../../tests/programRunner";
+import { LAB_DIR, LAB_PUBLIC_IPS, LabCloud, labctl } from "./labCloud";
+
+const started = Date.now();
+const stamp = () => `[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s]`;
+const log = (line: string) => console.log(`${stamp()} ${line}`);
+
+/** The admin key pair of the lab stack, made once per lab. */
+function adminKey(): { private: string; public: string } {
+    const file = path.join(LAB_DIR, "admin_key");
+    if (!fs.existsSync(file)) {
+        const pair = sshUtils.generateKeyPairSync("ed25519", { comment: "crosscloud-lab-admin" });
+        fs.writeFileSync(file, pair.private, { mode: 0o600 });
+        fs.writeFileSync(`${file}.pub`, `${pair.public}\n`);
+    }
+    return { private: fs.readFileSync(file, "utf8"), public: fs.readFileSync(`${file}.pub`, "utf8").trim() };
+}
+
+/** Polls `check` once a second until it returns true; fails with `what` after `seconds`. */
+async function waitFor(what: string, seconds: number, check: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + seconds * 1000;
+    while (!(await check().catch(() => false))) {
+        if (Date.now() > deadline) {
+            throw new Error(`${what}: not true within ${seconds} s`);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+    }
+}
+
+const shell = (host: string, script: string) => labctl(["shell", host, script]);
+const psql = (host: string, sql: string) => shell(host, `runuser -u postgres -- psql -X -At -P pager=off -v ON_ERROR_STOP=1 -c ${JSON.stringify(sql)}`);
+
+interface Step {
+    name: string;
+    seconds: number;
+    detail: string;
+}
+
+async function main(): Promise<void> {
+    const steps: Step[] = [];
+    const step = async (name: string, body: () => Promise<string>) => {
+        const t = Date.now();
+        log(`${name} ...`);
+        const detail = await body();
+        steps.push({ name, seconds: (Date.now() - t) / 1000, detail });
+        log(`${name}: ${detail}`);
+    };
+
+    const key = adminKey();
+    const stack = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "stack.json"), "utf8"));
+    const cloud = new LabCloud(log);
+    let outputs: Record<string, any> = {};
+    await step("pulumi up (program under mocks, commands over SSH)", async () => {
+        const run = await runProgram({
+            config: { ...stack, "crosscloud:sshPublicKey": key.public, "crosscloud:sshPrivateKey": key.private },
+            secretKeys: ["crosscloud:sshPrivateKey"],
+            stack: "lab",
+            newResource: cloud.newResource,
+            call: cloudCalls(),
+        });
+        outputs = run.outputs;
+        return `${run.registrations.length} resources, ${cloud.commands.length} commands; tunnel ${outputs.tunnelStatus}, replication ${outputs.replicationStatus}`;
+    });
+    const primary = "aws-database";
+    const standby = "azure-database";
+
+    await step("IKE and Child SAs on both gateways", async () => {
+        for (const gw of ["aws-gateway", "azure-gateway"]) {
+            const states = await shell(gw, "ipsec whack --showstates; ipsec whack --trafficstatus");
+            if (!/ESTABLISHED_IKE_SA/.test(states) || !/ESTABLISHED_CHILD_SA/.test(states)) {
+                throw new Error(`${gw} lacks an IKE or Child SA:\n${states}`);
+            }
+        }
+        return "both gateways: ESTABLISHED_IKE_SA and ESTABLISHED_CHILD_SA";
+    });
+
+    await step("TCP between the database hosts through the tunnel", async () => {
+        await shell(primary, `timeout 5 bash -c '</dev/tcp/${outputs.standbyPrivateIp}/5432'`);
+        await shell(standby, `timeout 5 bash -c '</dev/tcp/${outputs.primaryPrivateIp}/5432'`);
+        return `${outputs.primaryPrivateIp} <-> ${outputs.standbyPrivateIp}:5432 connect both ways`;
+    });
+
+    const capture = "wan-validation.pcap";
+    await labctl(["capture", "start", capture, "aws"]);
+    await step("a row written on the primary is read on the standby", async () => {
+        const id = randomUUID();
+        await psql(primary, `CREATE TABLE IF NOT EXISTS lab_check (id text PRIMARY KEY, at timestamptz DEFAULT now()); INSERT INTO lab_check (id) VALUES ('${id}')`);
+        const t = Date.now();
+        await waitFor(`row ${id} on the standby`, 30, async () => (await psql(standby, `SELECT count(*) FROM lab_check WHERE id = '${id}'`)).trim() === "1");
+        return `row ${id.slice(0, 8)} visible on the standby after ${Date.now() - t} ms`;
+    });
+    await step("pg_stat_replication shows the standby streaming", async () => {
+        const rows = (await psql(primary, "SELECT application_name, state, sync_state FROM pg_stat_replication")).trim();
+        if (!/^azure\|streaming\|/m.test(rows)) {
+            throw new Error(`pg_stat_replication on the primary: ${rows || "(empty)"}`);
+        }
+        return rows.replace(/\n/g, "; ");
+    });
+    await labctl(["capture", "stop", "aws"]);
+    await step("the WAN carries only IKE/ESP-in-UDP between the two public addresses", async () => {
+        const file = path.join(LAB_DIR, capture);
+        const read = (filter: string) => execFileSync("tcpdump", ["-nn", "-r", file, filter], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+        const tunnel = `udp and (port 500 or port 4500) and host ${LAB_PUBLIC_IPS.aws} and host ${LAB_PUBLIC_IPS.azure}`;
+        const total = read("").split("\n").filter(Boolean).length;
+        const other = read(`not (${tunnel})`);
+        if (total === 0) {
+            throw new Error("the capture saw no packets at all");
+        }
+        if (other) {
+            throw new Error(`the WAN carried other traffic:\n${other.split("\n").slice(0, 10).join("\n")}`);
+        }
+        return `${total} packets, all UDP 500/4500 between ${LAB_PUBLIC_IPS.aws} and ${LAB_PUBLIC_IPS.azure}; no cleartext PostgreSQL`;
+    });
+
+    console.log("\nSummary");
+    for (const c of cloud.commands) {
+        console.log(`  ${(c.durationMs / 1000).toFixed(1).padStart(7)} s  command ${c.name}`);
+    }
+    for (const s of steps) {
+        console.log(`  ${s.seconds.toFixed(1).padStart(7)} s  ${s.name}`);
+    }
+    console.log(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(7)} s  total (lab up not included)`);
+}
+
+main().then(
+    () => process.exit(0),
+    (err) => {
+        console.error(`${stamp()} lab: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+    },
+);

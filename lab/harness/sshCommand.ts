@@ -1,0 +1,132 @@
+// Runs a command:remote:Command's `create` over SSH the way pulumi-command does: user (default
+// root), port (default 22), private key, pinned host key (a mismatch is a failed dial), a jump host
+// (`proxy`), dial retries up to `dialErrorLimit` (default 10, -1 = unlimited) with the SDK's
+// backoff (0.1 s growing by 1.5 to 5 s), `perDialTimeout` (default 15 s) per dial, stdin, logging.
+import { Client, ClientChannel, ConnectConfig, utils as sshUtils } from "ssh2";
+import { Duplex } from "stream";
+
+export interface ConnectionLike {
+    host: string;
+    port?: number;
+    user?: string;
+    privateKey?: string;
+    password?: string;
+    hostKey?: string;
+    dialErrorLimit?: number;
+    perDialTimeout?: number;
+    proxy?: ConnectionLike;
+}
+
+export interface CommandResult {
+    stdout: string;
+    stderr: string;
+}
+
+/** Raised when the remote command exits non-zero: names the resource, the host and stderr. */
+export class RemoteCommandError extends Error {}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function describe(c: ConnectionLike): string {
+    const target = `${c.user ?? "root"}@${c.host}:${c.port ?? 22}`;
+    return c.proxy ? `${target} via ${describe(c.proxy)}` : target;
+}
+
+function hostVerifier(expected: string | undefined): ConnectConfig["hostVerifier"] {
+    if (!expected) {
+        return undefined; // as the provider: without hostKey the key is not checked
+    }
+    const parsed = sshUtils.parseKey(expected);
+    if (parsed instanceof Error || Array.isArray(parsed)) {
+        throw new Error(`hostKey is not an OpenSSH public key: ${expected}`);
+    }
+    const blob = parsed.getPublicSSH();
+    return (key: Buffer) => Buffer.compare(key, blob) === 0;
+}
+
+/** One SSH handshake, over `sock` when given (the jump host's forwarded channel). */
+function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
+    return new Promise((resolve, reject) => {
+        const client = new Client();
+        const timeoutMs = (c.perDialTimeout ?? 15) * 1000;
+        client.once("ready", () => resolve(client));
+        client.once("error", (err) => {
+            client.end();
+            reject(err);
+        });
+        client.connect({
+            host: c.host,
+            port: c.port ?? 22,
+            username: c.user ?? "root",
+            privateKey: c.privateKey,
+            password: c.password,
+            sock,
+            readyTimeout: timeoutMs,
+            hostVerifier: hostVerifier(c.hostKey),
+        });
+    });
+}
+
+function forwardOut(jump: Client, host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) =>
+        jump.forwardOut("127.0.0.1", 0, host, port, (err, channel) => (err ? reject(err) : resolve(channel))),
+    );
+}
+
+/** Dials with the provider's retry policy; resolves to a ready client (and the jump client to close). */
+export async function dial(c: ConnectionLike): Promise<{ client: Client; jump?: Client }> {
+    const limit = c.dialErrorLimit ?? 10;
+    let delay = 100;
+    for (let dials = 1; ; dials++) {
+        let jump: Client | undefined;
+        try {
+            if (c.proxy) {
+                jump = await connectOnce(c.proxy);
+                const channel = await forwardOut(jump, c.host, c.port ?? 22);
+                return { client: await connectOnce(c, channel), jump };
+            }
+            return { client: await connectOnce(c) };
+        } catch (err) {
+            jump?.end();
+            if (limit >= 0 && dials > limit) {
+                throw new Error(`could not dial ${describe(c)} after ${dials} attempts: ${(err as Error).message}`);
+            }
+            await sleep(delay);
+            delay = Math.min(delay * 1.5, 5000);
+        }
+    }
+}
+
+/** Runs `command` with `stdin` on the host; rejects with RemoteCommandError on a non-zero exit. */
+export async function runRemoteCommand(resource: string, c: ConnectionLike, command: string, stdin?: string): Promise<CommandResult> {
+    const { client, jump } = await dial(c);
+    try {
+        return await new Promise<CommandResult>((resolve, reject) => {
+            client.exec(command, (err, stream) => {
+                if (err) {
+                    reject(err);
+                    return;
+                }
+                let stdout = "";
+                let stderr = "";
+                stream.on("data", (d: Buffer) => (stdout += d.toString()));
+                stream.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+                stream.on("close", (code: number | null, signal?: string) => {
+                    if (code === 0) {
+                        resolve({ stdout, stderr });
+                    } else {
+                        reject(
+                            new RemoteCommandError(
+                                `${resource} failed on ${describe(c)} (exit ${code ?? signal}):\n${stderr.trim().split("\n").slice(-15).join("\n")}`,
+                            ),
+                        );
+                    }
+                });
+                stream.end(stdin ?? "");
+            });
+        });
+    } finally {
+        client.end();
+        jump?.end();
+    }
+}
