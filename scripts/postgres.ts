@@ -106,12 +106,22 @@ export function renderPgHba(node: PostgresNode): string {
  */
 export function scramVerifier(role: string, password: string): string {
     const salt = createHmac("sha256", password).update(`crosscloud-salt:${role}`).digest().subarray(0, 16);
-    const iterations = 4096;
+    const keys = scramKeys(password, salt, SCRAM_ITERATIONS);
+    return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString("base64")}$${keys.storedKey.toString("base64")}:${keys.serverKey.toString("base64")}`;
+}
+
+/** PostgreSQL's default iteration count (scram_iterations). */
+export const SCRAM_ITERATIONS = 4096;
+
+/** StoredKey and ServerKey of RFC 5802 for a password (ASCII, as the program's are) and salt. */
+export function scramKeys(password: string, salt: Buffer, iterations: number): { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer } {
     const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
     const clientKey = createHmac("sha256", salted).update("Client Key").digest();
-    const storedKey = createHash("sha256").update(clientKey).digest();
-    const serverKey = createHmac("sha256", salted).update("Server Key").digest();
-    return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+    return {
+        clientKey,
+        storedKey: createHash("sha256").update(clientKey).digest(),
+        serverKey: createHmac("sha256", salted).update("Server Key").digest(),
+    };
 }
 
 /** `.pgpass` of the postgres user: the replication password for the peer (both directions). */
