@@ -166,7 +166,7 @@ export class AwsSite extends pulumi.ComponentResource {
                     rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
                     tags: tags(role),
                     ...extra,
-                } as aws.ec2.InstanceArgs,
+                },
                 // A newer Ubuntu image published later must not replace running hosts.
                 { parent: this, ignoreChanges: ["ami"] },
             );
@@ -214,7 +214,11 @@ export class AwsSite extends pulumi.ComponentResource {
             parent,
         );
         const routeAssociations = [
-            new aws.ec2.RouteTableAssociation(`${name}-gateway-subnet-routes`, { subnetId: gatewaySubnet.id, routeTableId: publicRoutes.id }, parent),
+            new aws.ec2.RouteTableAssociation(
+                `${name}-gateway-subnet-routes`,
+                { subnetId: gatewaySubnet.id, routeTableId: publicRoutes.id },
+                parent,
+            ),
             new aws.ec2.RouteTableAssociation(
                 `${name}-database-subnet-routes`,
                 { subnetId: databaseSubnet.id, routeTableId: privateRoutes.id },

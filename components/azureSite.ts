@@ -142,8 +142,18 @@ export class AzureSite extends pulumi.ComponentResource {
                 ...inRg,
                 disableBgpRoutePropagation: true,
                 routes: [
-                    { name: "peer-site-via-gateway", addressPrefix: args.peerCidr, nextHopType: "VirtualAppliance", nextHopIpAddress: layout.gatewayIp },
-                    { name: "internet-via-gateway", addressPrefix: "0.0.0.0/0", nextHopType: "VirtualAppliance", nextHopIpAddress: layout.gatewayIp },
+                    {
+                        name: "peer-site-via-gateway",
+                        addressPrefix: args.peerCidr,
+                        nextHopType: "VirtualAppliance",
+                        nextHopIpAddress: layout.gatewayIp,
+                    },
+                    {
+                        name: "internet-via-gateway",
+                        addressPrefix: "0.0.0.0/0",
+                        nextHopType: "VirtualAppliance",
+                        nextHopIpAddress: layout.gatewayIp,
+                    },
                 ],
             },
             parent,
@@ -201,7 +211,12 @@ export class AzureSite extends pulumi.ComponentResource {
             {
                 ...inRg,
                 ipConfigurations: [
-                    { name: "primary", subnet: { id: databaseSubnet.id }, privateIPAllocationMethod: "Static", privateIPAddress: layout.databaseIp },
+                    {
+                        name: "primary",
+                        subnet: { id: databaseSubnet.id },
+                        privateIPAllocationMethod: "Static",
+                        privateIPAddress: layout.databaseIp,
+                    },
                 ],
             },
             parent,
@@ -243,7 +258,11 @@ export class AzureSite extends pulumi.ComponentResource {
                     },
                     storageProfile: {
                         imageReference: UBUNTU_IMAGE,
-                        osDisk: { createOption: "FromImage", managedDisk: { storageAccountType: "StandardSSD_LRS" }, deleteOption: "Delete" },
+                        osDisk: {
+                            createOption: "FromImage",
+                            managedDisk: { storageAccountType: "StandardSSD_LRS" },
+                            deleteOption: "Delete",
+                        },
                         dataDisks,
                     },
                 },

@@ -68,10 +68,7 @@ export const DIAL_ERROR_LIMIT = 60;
 export const PER_DIAL_TIMEOUT = 30;
 
 /** The `connection` of a remote.Command to `host`, through its jump host if it has one. */
-export function connectionTo(
-    host: SshHost,
-    privateKey: pulumi.Input<string>,
-): command.types.input.remote.ConnectionArgs {
+export function connectionTo(host: SshHost, privateKey: pulumi.Input<string>): command.types.input.remote.ConnectionArgs {
     const base = {
         host: host.address,
         user: host.user,

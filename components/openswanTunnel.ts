@@ -68,24 +68,34 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
             // IKE and NAT-T only from the peer gateway's public address.
             const ikeRules = [
                 ...local.firewall.allow(
-                    { name: `${name}-${local.site}-ike`, protocol: "udp", port: 500, sources: [remote.publicIp.apply((ip) => `${ip}/32`)], description: `IKE from the ${remote.site} gateway` },
+                    {
+                        name: `${name}-${local.site}-ike`,
+                        protocol: "udp",
+                        port: 500,
+                        sources: [remote.publicIp.apply((ip) => `${ip}/32`)],
+                        description: `IKE from the ${remote.site} gateway`,
+                    },
                     this,
                 ),
                 ...local.firewall.allow(
-                    { name: `${name}-${local.site}-nat-t`, protocol: "udp", port: 4500, sources: [remote.publicIp.apply((ip) => `${ip}/32`)], description: `IKE and ESP in UDP from the ${remote.site} gateway` },
+                    {
+                        name: `${name}-${local.site}-nat-t`,
+                        protocol: "udp",
+                        port: 4500,
+                        sources: [remote.publicIp.apply((ip) => `${ip}/32`)],
+                        description: `IKE and ESP in UDP from the ${remote.site} gateway`,
+                    },
                     this,
                 ),
             ];
-            const endpoints = pulumi.all([local.publicIp, remote.publicIp]).apply(
-                ([localPublicIp, remotePublicIp]): IpsecEndpoints => ({
-                    connection: name,
-                    localPrivateIp: local.privateIp,
-                    localPublicIp,
-                    localCidr: local.siteCidr,
-                    remotePublicIp,
-                    remoteCidr: remote.siteCidr,
-                }),
-            );
+            const endpoints = pulumi.all([local.publicIp, remote.publicIp]).apply(([localPublicIp, remotePublicIp]): IpsecEndpoints => ({
+                connection: name,
+                localPrivateIp: local.privateIp,
+                localPublicIp,
+                localCidr: local.siteCidr,
+                remotePublicIp,
+                remoteCidr: remote.siteCidr,
+            }));
             this.ipsecConfs[local.site] = endpoints.apply((ends) => renderIpsecConf(ends, tuning));
             const script = pulumi.all([endpoints, psk.result]).apply(([ends, key]) => gatewayScript(ends, key, tuning, local));
             this.gatewaySteps.push(
@@ -106,19 +116,19 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
                 {
                     host: local.ssh,
                     privateKey: args.sshPrivateKey,
-                    script: remote.publicIp.apply(
-                        (peer): HostScript => ({
-                            title: `wait for the IPsec SAs of ${name}`,
-                            body: "tunnel-check.sh",
-                            vars: { CONNECTION: name, TIMEOUT: timeout, PEER_PUBLIC_IP: peer, REMOTE_HOST: hostAddress(remote.siteCidr, 1) },
-                        }),
-                    ),
+                    script: remote.publicIp.apply((peer): HostScript => ({
+                        title: `wait for the IPsec SAs of ${name}`,
+                        body: "tunnel-check.sh",
+                        vars: { CONNECTION: name, TIMEOUT: timeout, PEER_PUBLIC_IP: peer, REMOTE_HOST: hostAddress(remote.siteCidr, 1) },
+                    })),
                 },
                 // Both ends must be configured before either can see the SAs.
                 { parent: this, dependsOn: this.gatewaySteps },
             ),
         );
-        this.status = pulumi.all(this.checks.map(stepStatus)).apply((all) => (all.every((s) => s === "established") ? "established" : all.join(", ")));
+        this.status = pulumi
+            .all(this.checks.map(stepStatus))
+            .apply((all) => (all.every((s) => s === "established") ? "established" : all.join(", ")));
 
         this.registerOutputs({ psk: this.psk, ipsecConfs: this.ipsecConfs, status: this.status });
     }
@@ -131,7 +141,13 @@ function gatewayScript(ends: IpsecEndpoints, psk: string, tuning: IpsecTuning, l
         body: "gateway.sh",
         vars: { CONNECTION: ends.connection },
         files: [
-            { path: "/etc/sysctl.d/60-crosscloud-gateway.conf", mode: "644", owner: "root:root", content: renderGatewaySysctl(), flag: "sysctl" },
+            {
+                path: "/etc/sysctl.d/60-crosscloud-gateway.conf",
+                mode: "644",
+                owner: "root:root",
+                content: renderGatewaySysctl(),
+                flag: "sysctl",
+            },
             {
                 path: "/etc/iptables/rules.v4",
                 mode: "640",

@@ -114,16 +114,34 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             [args.standby, args.primary],
         ].flatMap(([host, peer]) => [
             ...host.firewall.allow(
-                { name: `${name}-${host.site}-postgres-from-${peer.site}`, protocol: "tcp", port: 5432, sources: [hostCidr(peer.privateIp)], description: `PostgreSQL replication from the ${peer.site} database host` },
+                {
+                    name: `${name}-${host.site}-postgres-from-${peer.site}`,
+                    protocol: "tcp",
+                    port: 5432,
+                    sources: [hostCidr(peer.privateIp)],
+                    description: `PostgreSQL replication from the ${peer.site} database host`,
+                },
                 this,
             ),
             ...host.firewall.allow(
-                { name: `${name}-${host.site}-archive-from-${peer.site}`, protocol: "tcp", port: 22, sources: [hostCidr(peer.privateIp)], description: `WAL archive pull (SSH, forced command) from the ${peer.site} database host` },
+                {
+                    name: `${name}-${host.site}-archive-from-${peer.site}`,
+                    protocol: "tcp",
+                    port: 22,
+                    sources: [hostCidr(peer.privateIp)],
+                    description: `WAL archive pull (SSH, forced command) from the ${peer.site} database host`,
+                },
                 this,
             ),
             ...(args.clientCidrs.length > 0
                 ? host.firewall.allow(
-                      { name: `${name}-${host.site}-postgres-from-clients`, protocol: "tcp", port: 5432, sources: args.clientCidrs, description: "PostgreSQL from the applications" },
+                      {
+                          name: `${name}-${host.site}-postgres-from-clients`,
+                          protocol: "tcp",
+                          port: 5432,
+                          sources: args.clientCidrs,
+                          description: "PostgreSQL from the applications",
+                      },
                       this,
                   )
                 : []),
@@ -132,7 +150,14 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
         const retentionDays = args.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
         const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode) =>
             pulumi
-                .all([replicator.result, admin.result, archiveKey.privateKeyOpenssh, archiveKey.publicKeyOpenssh, peer.ssh.hostPublicKey, host.dataDevice])
+                .all([
+                    replicator.result,
+                    admin.result,
+                    archiveKey.privateKeyOpenssh,
+                    archiveKey.publicKeyOpenssh,
+                    peer.ssh.hostPublicKey,
+                    host.dataDevice,
+                ])
                 .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
                     postgresScript(pgNode, {
                         replicatorPassword,
@@ -162,7 +187,11 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                 script: pulumi.output<HostScript>({
                     title: "wait until the standby replicates",
                     body: "replication-check.sh",
-                    vars: { REPLICATION: args.replication, TIMEOUT: DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS, PEER_IP: args.primary.privateIp },
+                    vars: {
+                        REPLICATION: args.replication,
+                        TIMEOUT: DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS,
+                        PEER_IP: args.primary.privateIp,
+                    },
                 }),
             },
             { parent: this, dependsOn: [standbyStep] },
@@ -199,7 +228,12 @@ interface PostgresSecrets {
 function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
     const etc = `/etc/postgresql/${node.version}/main`;
     const postgres = "postgres:postgres";
-    const helper = (file: string, template: string): HostFile => ({ path: `${HELPER_DIR}/${file}`, mode: "755", owner: "root:root", content: hostTemplate(template) });
+    const helper = (file: string, template: string): HostFile => ({
+        path: `${HELPER_DIR}/${file}`,
+        mode: "755",
+        owner: "root:root",
+        content: hostTemplate(template),
+    });
     const files: HostFile[] = [
         { path: `${etc}/conf.d/90-crosscloud.conf`, mode: "644", owner: postgres, content: renderPostgresConf(node), flag: "conf" },
         { path: `${etc}/pg_hba.conf`, mode: "640", owner: postgres, content: renderPgHba(node), flag: "hba" },
@@ -213,7 +247,12 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             content: `restrict,from="${node.peerIp}",command="${HELPER_DIR}/serve-wal" ${s.archivePublic.trim()} crosscloud-wal-archive\n`,
         },
         { path: `${POSTGRES_HOME}/.ssh/crosscloud_wal`, mode: "600", owner: postgres, content: s.archivePrivate },
-        { path: `${POSTGRES_HOME}/.ssh/known_hosts_crosscloud`, mode: "644", owner: postgres, content: `${node.peerIp} ${s.peerHostKey.trim()}\n` },
+        {
+            path: `${POSTGRES_HOME}/.ssh/known_hosts_crosscloud`,
+            mode: "644",
+            owner: postgres,
+            content: `${node.peerIp} ${s.peerHostKey.trim()}\n`,
+        },
         { path: `${POSTGRES_HOME}/.pgpass`, mode: "600", owner: postgres, content: renderPgpass(node.peerIp, s.replicatorPassword) },
         {
             path: "/etc/systemd/system/crosscloud-wal-archive-prune.service",
@@ -222,7 +261,13 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             content: hostTemplate("wal-archive-prune.service").replace("@RETENTION_MINUTES@", String(s.retentionDays * 24 * 60)),
             flag: "units",
         },
-        { path: "/etc/systemd/system/crosscloud-wal-archive-prune.timer", mode: "644", owner: "root:root", content: hostTemplate("wal-archive-prune.timer"), flag: "units" },
+        {
+            path: "/etc/systemd/system/crosscloud-wal-archive-prune.timer",
+            mode: "644",
+            owner: "root:root",
+            content: hostTemplate("wal-archive-prune.timer"),
+            flag: "units",
+        },
     ];
     return {
         title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,

@@ -2,14 +2,7 @@
 // or undefined. config.ts runs all of them before any resource exists; components run theirs again on
 // their own args (with pulumi.ResourceError) so that a component used on its own is as safe.
 import { utils as sshUtils } from "ssh2";
-import {
-    LARGEST_SITE_PREFIX,
-    SMALLEST_SITE_PREFIX,
-    isNetworkAddress,
-    isPrivateRange,
-    parseCidr,
-    rangesOverlap,
-} from "./network";
+import { LARGEST_SITE_PREFIX, SMALLEST_SITE_PREFIX, isNetworkAddress, isPrivateRange, parseCidr, rangesOverlap } from "./network";
 
 export const REPLICATION_MODES = ["streaming", "log-shipping"] as const;
 export type ReplicationMode = (typeof REPLICATION_MODES)[number];

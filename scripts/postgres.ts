@@ -126,5 +126,9 @@ export function scramKeys(password: string, salt: Buffer, iterations: number): {
 
 /** `.pgpass` of the postgres user: the replication password for the peer (both directions). */
 export function renderPgpass(peerIp: string, password: string): string {
-    return [`${peerIp}:5432:replication:${REPLICATION_USER}:${password}`, `${peerIp}:5432:postgres:${REPLICATION_USER}:${password}`, ""].join("\n");
+    return [
+        `${peerIp}:5432:replication:${REPLICATION_USER}:${password}`,
+        `${peerIp}:5432:postgres:${REPLICATION_USER}:${password}`,
+        "",
+    ].join("\n");
 }

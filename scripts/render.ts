@@ -35,7 +35,7 @@ const DELIMITER = "CROSSCLOUD_EOF";
  * (so the commands it runs cannot swallow the rest of it from stdin) and removed afterwards.
  */
 export const RUN_SCRIPT_FROM_STDIN =
-    "sudo -n sh -c 'umask 077; f=$(mktemp /run/crosscloud-XXXXXX) && cat >\"$f\" && bash \"$f\" </dev/null; rc=$?; rm -f \"$f\"; exit $rc'";
+    'sudo -n sh -c \'umask 077; f=$(mktemp /run/crosscloud-XXXXXX) && cat >"$f" && bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc\'';
 
 /** Reads a template from scripts/host/. */
 export function hostTemplate(name: string): string {

@@ -49,6 +49,7 @@ function azureId(type: string, name: string): string {
 }
 
 export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): ResourceBehaviour {
+    // eslint-disable-next-line @typescript-eslint/require-await -- the runner awaits whatever it gets
     return async ({ type, name, inputs }) => {
         const awsId = (prefix: string) => `${prefix}-${digest(`${type}/${name}`, 17)}`;
         switch (type) {

@@ -120,7 +120,11 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             ["tunnel-aws-nat-t-0", "aws-gateway-sg", "udp", "4500-4500", "203.0.113.10/32"],
         ]);
         assert.deepStrictEqual(
-            ofType(r, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule").map((e) => [e.name, e.inputs.ipProtocol, e.inputs.cidrIpv4]),
+            ofType(r, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule").map((e) => [
+                e.name,
+                e.inputs.ipProtocol,
+                e.inputs.cidrIpv4,
+            ]),
             [
                 ["aws-gateway-egress", "-1", "0.0.0.0/0"],
                 ["aws-database-egress", "-1", "0.0.0.0/0"],
@@ -148,7 +152,9 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             { cidrBlock: "10.20.0.0/16", networkInterfaceId: eni },
             { cidrBlock: "0.0.0.0/0", networkInterfaceId: eni },
         ]);
-        assert.deepStrictEqual(named(r, "aws-public-routes").inputs.routes, [{ cidrBlock: "0.0.0.0/0", gatewayId: named(r, "aws-igw").id }]);
+        assert.deepStrictEqual(named(r, "aws-public-routes").inputs.routes, [
+            { cidrBlock: "0.0.0.0/0", gatewayId: named(r, "aws-igw").id },
+        ]);
         assert.deepStrictEqual(
             ofType(r, "aws:ec2/routeTableAssociation:RouteTableAssociation").map((a) => [a.name, a.inputs.subnetId, a.inputs.routeTableId]),
             [
@@ -157,7 +163,12 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             ],
         );
         assert.deepStrictEqual(named(r, "azure-database-routes").inputs.routes, [
-            { name: "peer-site-via-gateway", addressPrefix: "10.10.0.0/16", nextHopType: "VirtualAppliance", nextHopIpAddress: "10.20.0.10" },
+            {
+                name: "peer-site-via-gateway",
+                addressPrefix: "10.10.0.0/16",
+                nextHopType: "VirtualAppliance",
+                nextHopIpAddress: "10.20.0.10",
+            },
             { name: "internet-via-gateway", addressPrefix: "0.0.0.0/0", nextHopType: "VirtualAppliance", nextHopIpAddress: "10.20.0.10" },
         ]);
         assert.deepStrictEqual(named(r, "azure-database-subnet").inputs.routeTable, { id: named(r, "azure-database-routes").id });
@@ -185,7 +196,11 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         for (const name of ["aws-gateway", "aws-database"]) {
             const i = named(r, name);
             assert.strictEqual(i.inputs.ami, DEFAULT_CLOUD.amiLookupResult);
-            assert.deepStrictEqual(i.inputs.metadataOptions, { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
+            assert.deepStrictEqual(i.inputs.metadataOptions, {
+                httpEndpoint: "enabled",
+                httpTokens: "required",
+                httpPutResponseHopLimit: 1,
+            });
             assert.deepStrictEqual(i.inputs.rootBlockDevice, { volumeType: "gp3", volumeSize: 16, encrypted: true });
             assert.deepStrictEqual(i.options.ignoreChanges, ["ami"], "a newer AMI must not replace the host");
             assert.strictEqual(i.inputs.keyName, "aws-admin-key");
@@ -193,7 +208,12 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(named(r, "aws-admin-key").inputs.publicKey, ADMIN_KEY.public.trim());
         for (const name of ["azure-gateway", "azure-database"]) {
             const vm = named(r, name).inputs;
-            assert.deepStrictEqual(vm.storageProfile.imageReference, { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", version: "latest" });
+            assert.deepStrictEqual(vm.storageProfile.imageReference, {
+                publisher: "Canonical",
+                offer: "ubuntu-24_04-lts",
+                sku: "server",
+                version: "latest",
+            });
             assert.strictEqual(vm.osProfile.linuxConfiguration.disablePasswordAuthentication, true);
             assert.deepStrictEqual(vm.osProfile.linuxConfiguration.ssh.publicKeys, [
                 { path: "/home/azureuser/.ssh/authorized_keys", keyData: ADMIN_KEY.public.trim() },
@@ -206,18 +226,21 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
 
     it("looks the AMI up from Canonical: Ubuntu 24.04 amd64, most recent", function () {
         const lookups = r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi");
-        assert.deepStrictEqual(lookups.map((l) => l.inputs), [
-            {
-                owners: ["099720109477"],
-                mostRecent: true,
-                filters: [
-                    { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
-                    { name: "architecture", values: ["x86_64"] },
-                    { name: "virtualization-type", values: ["hvm"] },
-                    { name: "root-device-type", values: ["ebs"] },
-                ],
-            },
-        ]);
+        assert.deepStrictEqual(
+            lookups.map((l) => l.inputs),
+            [
+                {
+                    owners: ["099720109477"],
+                    mostRecent: true,
+                    filters: [
+                        { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
+                        { name: "architecture", values: ["x86_64"] },
+                        { name: "virtualization-type", values: ["hvm"] },
+                        { name: "root-device-type", values: ["ebs"] },
+                    ],
+                },
+            ],
+        );
     });
 
     it("protects the PGDATA volume and disk from any up or destroy", function () {
@@ -258,7 +281,10 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         );
         assert.strictEqual(conn.privateKey, ADMIN_KEY.private);
         const gwConn = named(r, "tunnel-aws-gateway").inputs.connection;
-        assert.deepStrictEqual([gwConn.host, gwConn.user, gwConn.hostKey, gwConn.proxy], ["198.51.100.10", "ubuntu", hostKey("aws-gateway-host-key"), undefined]);
+        assert.deepStrictEqual(
+            [gwConn.host, gwConn.user, gwConn.hostKey, gwConn.proxy],
+            ["198.51.100.10", "ubuntu", hostKey("aws-gateway-host-key"), undefined],
+        );
     });
 
     it("orders the host steps: gateways, checks, primary, standby, replication check", function () {
@@ -294,7 +320,13 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         const admin = named(r, "postgres-admin-password").state.result;
         assert.strictEqual(psk.length, 48);
         assert.match(psk, /^[A-Za-z0-9]+$/);
-        const secrets = [psk, replicator, admin, ADMIN_KEY.private, ...ofType(r, "tls:index/privateKey:PrivateKey").map((k) => k.state.privateKeyOpenssh)];
+        const secrets = [
+            psk,
+            replicator,
+            admin,
+            ADMIN_KEY.private,
+            ...ofType(r, "tls:index/privateKey:PrivateKey").map((k) => k.state.privateKeyOpenssh),
+        ];
         for (const reg of r.registrations) {
             for (const [key, value] of Object.entries(reg.inputs)) {
                 const text = JSON.stringify(value);
@@ -307,7 +339,10 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.ok(named(r, "tunnel-aws-gateway").inputs.stdin.includes(psk));
         assert.ok(named(r, "postgres-azure-standby").inputs.stdin.includes(replicator));
         assert.deepStrictEqual(r.secretOutputs, ["primaryConnectionString"]);
-        assert.strictEqual(r.outputs.primaryConnectionString, `postgresql://crosscloud_admin:${admin}@10.10.1.10:5432/postgres?sslmode=require`);
+        assert.strictEqual(
+            r.outputs.primaryConnectionString,
+            `postgresql://crosscloud_admin:${admin}@10.10.1.10:5432/postgres?sslmode=require`,
+        );
         const plain = JSON.stringify({ ...r.outputs, primaryConnectionString: undefined });
         for (const s of secrets) {
             assert.ok(!plain.includes(s.trim()), "a secret leaked into a plain output");
@@ -325,31 +360,62 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(o.awsResources.amiId, DEFAULT_CLOUD.amiLookupResult);
         assert.strictEqual(o.azureResources.databaseVmId, named(r, "azure-database").id);
         assert.deepStrictEqual(Object.keys(o.awsResources).sort(), [
-            "amiId", "dataVolumeId", "databaseInstanceId", "databaseSecurityGroupId", "databaseSubnetId", "gatewayInstanceId",
-            "gatewaySecurityGroupId", "gatewaySubnetId", "privateRouteTableId", "publicRouteTableId", "vpcId",
+            "amiId",
+            "dataVolumeId",
+            "databaseInstanceId",
+            "databaseSecurityGroupId",
+            "databaseSubnetId",
+            "gatewayInstanceId",
+            "gatewaySecurityGroupId",
+            "gatewaySubnetId",
+            "privateRouteTableId",
+            "publicRouteTableId",
+            "vpcId",
         ]);
         assert.deepStrictEqual(Object.keys(o.azureResources).sort(), [
-            "dataDiskId", "databaseNsgId", "databaseRouteTableId", "databaseSubnetId", "databaseVmId", "gatewayNsgId",
-            "gatewaySubnetId", "gatewayVmId", "resourceGroupName", "vnetId",
+            "dataDiskId",
+            "databaseNsgId",
+            "databaseRouteTableId",
+            "databaseSubnetId",
+            "databaseVmId",
+            "gatewayNsgId",
+            "gatewaySubnetId",
+            "gatewayVmId",
+            "resourceGroupName",
+            "vnetId",
         ]);
     });
 
     it("renders both gateways' files (golden)", function () {
         for (const site of ["aws", "azure"]) {
             const files = filesInScript(named(r, `tunnel-${site}-gateway`).inputs.stdin);
-            assert.deepStrictEqual(Object.keys(files), ["/etc/sysctl.d/60-crosscloud-gateway.conf", "/etc/iptables/rules.v4", "/etc/ipsec.conf", "/etc/ipsec.secrets"]);
+            assert.deepStrictEqual(Object.keys(files), [
+                "/etc/sysctl.d/60-crosscloud-gateway.conf",
+                "/etc/iptables/rules.v4",
+                "/etc/ipsec.conf",
+                "/etc/ipsec.secrets",
+            ]);
             assertGolden(`dev-${site}-ipsec.conf`, files["/etc/ipsec.conf"]);
             assertGolden(`dev-${site}-rules.v4`, files["/etc/iptables/rules.v4"]);
             assertGolden("gateway-sysctl.conf", files["/etc/sysctl.d/60-crosscloud-gateway.conf"]);
             assert.strictEqual((r.outputs.ipsecConfs as Record<string, string>)[site], files["/etc/ipsec.conf"]);
         }
         const psk = named(r, "tunnel-psk").state.result;
-        assert.strictEqual(filesInScript(named(r, "tunnel-aws-gateway").inputs.stdin)["/etc/ipsec.secrets"], `# Managed by crosscloud (Pulumi).\n198.51.100.10 203.0.113.10 : PSK "${psk}"\n`);
-        assert.strictEqual(filesInScript(named(r, "tunnel-azure-gateway").inputs.stdin)["/etc/ipsec.secrets"], `# Managed by crosscloud (Pulumi).\n203.0.113.10 198.51.100.10 : PSK "${psk}"\n`);
+        assert.strictEqual(
+            filesInScript(named(r, "tunnel-aws-gateway").inputs.stdin)["/etc/ipsec.secrets"],
+            `# Managed by crosscloud (Pulumi).\n198.51.100.10 203.0.113.10 : PSK "${psk}"\n`,
+        );
+        assert.strictEqual(
+            filesInScript(named(r, "tunnel-azure-gateway").inputs.stdin)["/etc/ipsec.secrets"],
+            `# Managed by crosscloud (Pulumi).\n203.0.113.10 198.51.100.10 : PSK "${psk}"\n`,
+        );
     });
 
     it("renders both database hosts' PostgreSQL files (golden)", function () {
-        for (const [name, role] of [["postgres-aws-primary", "primary"], ["postgres-azure-standby", "standby"]]) {
+        for (const [name, role] of [
+            ["postgres-aws-primary", "primary"],
+            ["postgres-azure-standby", "standby"],
+        ]) {
             const files = filesInScript(named(r, name).inputs.stdin);
             assertGolden(`dev-${role}-90-crosscloud.conf`, files["/etc/postgresql/16/main/conf.d/90-crosscloud.conf"]);
             assertGolden(`dev-${role}-pg_hba.conf`, files["/etc/postgresql/16/main/pg_hba.conf"]);
@@ -390,7 +456,9 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
 
     it("uses the stack's ranges, sizes and disk size", function () {
         assert.deepStrictEqual(
-            [...ofType(r, "aws:ec2/subnet:Subnet"), ...ofType(r, "azure-native:network:Subnet")].map((s) => s.inputs.cidrBlock ?? s.inputs.addressPrefix),
+            [...ofType(r, "aws:ec2/subnet:Subnet"), ...ofType(r, "azure-native:network:Subnet")].map(
+                (s) => s.inputs.cidrBlock ?? s.inputs.addressPrefix,
+            ),
             ["172.16.0.0/24", "172.16.1.0/24", "192.168.64.0/24", "192.168.65.0/24"],
         );
         assert.deepStrictEqual(
@@ -421,13 +489,25 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
             nsgRules(r).filter(([name]) => name.includes("clients") || name === "azure-gateway-ssh"),
             [
                 ["azure-gateway-ssh", "azure-gateway-nsg", "100", "Allow", "Tcp", "198.51.100.0/28,192.0.2.44/32", "*", "22"],
-                ["postgres-azure-postgres-from-clients", "azure-database-nsg", "220", "Allow", "Tcp", "172.16.8.0/24,192.168.66.0/24", "192.168.65.10/32", "5432"],
+                [
+                    "postgres-azure-postgres-from-clients",
+                    "azure-database-nsg",
+                    "220",
+                    "Allow",
+                    "Tcp",
+                    "172.16.8.0/24,192.168.66.0/24",
+                    "192.168.65.10/32",
+                    "5432",
+                ],
             ],
         );
     });
 
     it("renders zero-loss PostgreSQL 17 config and client access (golden)", function () {
-        for (const [name, role] of [["postgres-aws-primary", "primary"], ["postgres-azure-standby", "standby"]]) {
+        for (const [name, role] of [
+            ["postgres-aws-primary", "primary"],
+            ["postgres-azure-standby", "standby"],
+        ]) {
             const files = filesInScript(named(r, name).inputs.stdin);
             assertGolden(`second-${role}-90-crosscloud.conf`, files["/etc/postgresql/17/main/conf.d/90-crosscloud.conf"]);
             assertGolden(`second-${role}-pg_hba.conf`, files["/etc/postgresql/17/main/pg_hba.conf"]);
@@ -445,17 +525,21 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
 describe("AMI selection", function () {
     it("takes crosscloud:amiOverrides for the stack's region instead of the lookup", async function () {
         const r = await run({ ...DEV_STACK, "crosscloud:amiOverrides": { "eu-west-1": "ami-0123456789abcdef0" } });
-        assert.deepStrictEqual(ofType(r, "aws:ec2/instance:Instance").map((i) => i.inputs.ami), ["ami-0123456789abcdef0", "ami-0123456789abcdef0"]);
-        assert.deepStrictEqual(r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi"), []);
+        assert.deepStrictEqual(
+            ofType(r, "aws:ec2/instance:Instance").map((i) => i.inputs.ami),
+            ["ami-0123456789abcdef0", "ami-0123456789abcdef0"],
+        );
+        assert.deepStrictEqual(
+            r.invocations.filter((i) => i.token === "aws:ec2/getAmi:getAmi"),
+            [],
+        );
     });
 
     it("fails naming the override when the lookup finds nothing", async function () {
-        await assert.rejects(
-            run(DEV_STACK, { ...DEFAULT_CLOUD, amiLookupResult: undefined }),
-            (err: Error) =>
-                err.message.includes(
-                    "No Ubuntu 24.04 amd64 AMI from Canonical (099720109477) was found in eu-west-1: set crosscloud:amiOverrides.eu-west-1 to an AMI id.",
-                ),
+        await assert.rejects(run(DEV_STACK, { ...DEFAULT_CLOUD, amiLookupResult: undefined }), (err: Error) =>
+            err.message.includes(
+                "No Ubuntu 24.04 amd64 AMI from Canonical (099720109477) was found in eu-west-1: set crosscloud:amiOverrides.eu-west-1 to an AMI id.",
+            ),
         );
     });
 });
@@ -463,23 +547,91 @@ describe("AMI selection", function () {
 describe("bad configuration is refused before anything is created", function () {
     const otherKey = mockKeyPair("another-key");
     const cases: [string, Record<string, unknown>, string][] = [
-        ["overlapping ranges", { "crosscloud:azureCidr": "10.10.128.0/17" }, `crosscloud:azureCidr "10.10.128.0/17" overlaps crosscloud:awsCidr "10.10.0.0/16": each site's range is routed to the other through the tunnel, so they must not overlap; pick another range for one of them.`],
-        ["a public range", { "crosscloud:awsCidr": "8.8.0.0/16" }, `crosscloud:awsCidr "8.8.0.0/16" is not a private range: use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`],
-        ["a too small range", { "crosscloud:azureCidr": "10.20.0.0/25" }, `crosscloud:azureCidr "10.20.0.0/25" is too small: the gateway and database subnets need a /24 or larger (for example /16).`],
-        ["a too large range", { "crosscloud:awsCidr": "10.0.0.0/8", "crosscloud:azureCidr": "172.16.0.0/16" }, `crosscloud:awsCidr "10.0.0.0/8" is too large: AWS VPCs and this program take /16 to /24; use a /16.`],
-        ["a malformed range", { "crosscloud:awsCidr": "10.10.0.1/16" }, `crosscloud:awsCidr "10.10.0.1/16" is not an IPv4 network in CIDR form: write it like 10.10.0.0/16.`],
-        ["SSH open to the internet", { "crosscloud:adminCidrs": ["203.0.113.7/32", "0.0.0.0/0"] }, `crosscloud:adminCidrs must not contain 0.0.0.0/0: SSH to the gateways would be open to the whole internet; list your own addresses (e.g. 203.0.113.7/32) instead.`],
-        ["no admin CIDRs", { "crosscloud:adminCidrs": undefined }, `crosscloud:adminCidrs is required: list the CIDRs allowed to SSH to the gateways, e.g. pulumi config set --path 'crosscloud:adminCidrs[0]' 203.0.113.7/32.`],
-        ["a malformed public key", { "crosscloud:sshPublicKey": "ssh-ed25519 not-base64!" }, `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`],
-        ["no private key", { "crosscloud:sshPrivateKey": undefined }, `crosscloud:sshPrivateKey is missing, malformed or passphrase-protected: set the unencrypted private key as a secret (pulumi config set --secret crosscloud:sshPrivateKey < ~/.ssh/id_ed25519).`],
-        ["keys of two pairs", { "crosscloud:sshPrivateKey": otherKey.private }, `crosscloud:sshPrivateKey does not match crosscloud:sshPublicKey: set both halves of the same key pair.`],
-        ["an unknown replication mode", { "crosscloud:replication": "logical" }, `crosscloud:replication "logical" is not a replication mode: use "streaming" or "log-shipping".`],
-        ["an unsupported version", { "crosscloud:postgresVersion": "13" }, `crosscloud:postgresVersion "13" is not supported: use 14, 15, 16, 17 or 18.`],
-        ["an unknown synchronous level", { "crosscloud:synchronous": "local" }, `crosscloud:synchronous "local" is not a synchronous level: use "off", "remote_write", "on" or "remote_apply".`],
-        ["zero-loss with log shipping", { "crosscloud:synchronous": "on", "crosscloud:replication": "log-shipping" }, `crosscloud:synchronous "on" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`],
-        ["a malformed AMI override", { "crosscloud:amiOverrides": { "eu-west-1": "ubuntu" } }, `crosscloud:amiOverrides.eu-west-1 "ubuntu" is not an AMI id: write it like ami-0123456789abcdef0.`],
-        ["a public client range", { "crosscloud:clientCidrs": ["1.2.3.0/24"] }, `crosscloud:clientCidrs entry "1.2.3.0/24" is not a private range: the database has no public address, so list the private CIDRs of the applications (in either cloud).`],
-        ["a bad VM size", { "crosscloud:azureDbSize": "B2ms" }, `crosscloud:azureDbSize "B2ms" is not an Azure VM size: write it like Standard_B2s.`],
+        [
+            "overlapping ranges",
+            { "crosscloud:azureCidr": "10.10.128.0/17" },
+            `crosscloud:azureCidr "10.10.128.0/17" overlaps crosscloud:awsCidr "10.10.0.0/16": each site's range is routed to the other through the tunnel, so they must not overlap; pick another range for one of them.`,
+        ],
+        [
+            "a public range",
+            { "crosscloud:awsCidr": "8.8.0.0/16" },
+            `crosscloud:awsCidr "8.8.0.0/16" is not a private range: use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`,
+        ],
+        [
+            "a too small range",
+            { "crosscloud:azureCidr": "10.20.0.0/25" },
+            `crosscloud:azureCidr "10.20.0.0/25" is too small: the gateway and database subnets need a /24 or larger (for example /16).`,
+        ],
+        [
+            "a too large range",
+            { "crosscloud:awsCidr": "10.0.0.0/8", "crosscloud:azureCidr": "172.16.0.0/16" },
+            `crosscloud:awsCidr "10.0.0.0/8" is too large: AWS VPCs and this program take /16 to /24; use a /16.`,
+        ],
+        [
+            "a malformed range",
+            { "crosscloud:awsCidr": "10.10.0.1/16" },
+            `crosscloud:awsCidr "10.10.0.1/16" is not an IPv4 network in CIDR form: write it like 10.10.0.0/16.`,
+        ],
+        [
+            "SSH open to the internet",
+            { "crosscloud:adminCidrs": ["203.0.113.7/32", "0.0.0.0/0"] },
+            `crosscloud:adminCidrs must not contain 0.0.0.0/0: SSH to the gateways would be open to the whole internet; list your own addresses (e.g. 203.0.113.7/32) instead.`,
+        ],
+        [
+            "no admin CIDRs",
+            { "crosscloud:adminCidrs": undefined },
+            `crosscloud:adminCidrs is required: list the CIDRs allowed to SSH to the gateways, e.g. pulumi config set --path 'crosscloud:adminCidrs[0]' 203.0.113.7/32.`,
+        ],
+        [
+            "a malformed public key",
+            { "crosscloud:sshPublicKey": "ssh-ed25519 not-base64!" },
+            `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`,
+        ],
+        [
+            "no private key",
+            { "crosscloud:sshPrivateKey": undefined },
+            `crosscloud:sshPrivateKey is missing, malformed or passphrase-protected: set the unencrypted private key as a secret (pulumi config set --secret crosscloud:sshPrivateKey < ~/.ssh/id_ed25519).`,
+        ],
+        [
+            "keys of two pairs",
+            { "crosscloud:sshPrivateKey": otherKey.private },
+            `crosscloud:sshPrivateKey does not match crosscloud:sshPublicKey: set both halves of the same key pair.`,
+        ],
+        [
+            "an unknown replication mode",
+            { "crosscloud:replication": "logical" },
+            `crosscloud:replication "logical" is not a replication mode: use "streaming" or "log-shipping".`,
+        ],
+        [
+            "an unsupported version",
+            { "crosscloud:postgresVersion": "13" },
+            `crosscloud:postgresVersion "13" is not supported: use 14, 15, 16, 17 or 18.`,
+        ],
+        [
+            "an unknown synchronous level",
+            { "crosscloud:synchronous": "local" },
+            `crosscloud:synchronous "local" is not a synchronous level: use "off", "remote_write", "on" or "remote_apply".`,
+        ],
+        [
+            "zero-loss with log shipping",
+            { "crosscloud:synchronous": "on", "crosscloud:replication": "log-shipping" },
+            `crosscloud:synchronous "on" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`,
+        ],
+        [
+            "a malformed AMI override",
+            { "crosscloud:amiOverrides": { "eu-west-1": "ubuntu" } },
+            `crosscloud:amiOverrides.eu-west-1 "ubuntu" is not an AMI id: write it like ami-0123456789abcdef0.`,
+        ],
+        [
+            "a public client range",
+            { "crosscloud:clientCidrs": ["1.2.3.0/24"] },
+            `crosscloud:clientCidrs entry "1.2.3.0/24" is not a private range: the database has no public address, so list the private CIDRs of the applications (in either cloud).`,
+        ],
+        [
+            "a bad VM size",
+            { "crosscloud:azureDbSize": "B2ms" },
+            `crosscloud:azureDbSize "B2ms" is not an Azure VM size: write it like Standard_B2s.`,
+        ],
     ];
     for (const [what, change, message] of cases) {
         it(`refuses ${what}`, async function () {

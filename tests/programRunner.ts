@@ -21,7 +21,18 @@ export interface RegisteredOptions {
 const optionsByName = new Map<string, RegisteredOptions>();
 const originalRegisterResource = runtimeResource.registerResource;
 // Record the options on their way to the engine, then register as usual.
-runtimeResource.registerResource = function (res: any, parent: any, t: string, name: string, custom: boolean, remote: boolean, newDependency: any, props: any, opts: any, ...rest: any[]) {
+runtimeResource.registerResource = function (
+    res: any,
+    parent: any,
+    t: string,
+    name: string,
+    custom: boolean,
+    remote: boolean,
+    newDependency: any,
+    props: any,
+    opts: any,
+    ...rest: any[]
+) {
     const dependsOn = Array.isArray(opts.dependsOn) ? opts.dependsOn : opts.dependsOn ? [opts.dependsOn] : [];
     optionsByName.set(name, {
         parent: opts.parent?.__name,
@@ -110,7 +121,9 @@ async function resolveExports(value: unknown, at: string, secrets: string[]): Pr
     if (typeof value === "object" && value !== null && !(value instanceof pulumi.Resource)) {
         // All at once: one failed value rejects the whole run at once rather than leaving the
         // values that depend on it waiting forever.
-        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveExports(v, at ? `${at}.${k}` : k, secrets)]));
+        const entries = await Promise.all(
+            Object.entries(value).map(async ([k, v]) => [k, await resolveExports(v, at ? `${at}.${k}` : k, secrets)]),
+        );
         return Object.fromEntries(entries);
     }
     return value;
@@ -119,7 +132,12 @@ async function resolveExports(value: unknown, at: string, secrets: string[]): Pr
 /** Forgets the program's modules so the next run executes index.ts afresh with new config. */
 function forgetProgramModules(): void {
     for (const file of Object.keys(require.cache)) {
-        if (file.startsWith(PROJECT_ROOT) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.includes(`${path.sep}tests${path.sep}`) && !file.includes(`${path.sep}lab${path.sep}`)) {
+        if (
+            file.startsWith(PROJECT_ROOT) &&
+            !file.includes(`${path.sep}node_modules${path.sep}`) &&
+            !file.includes(`${path.sep}tests${path.sep}`) &&
+            !file.includes(`${path.sep}lab${path.sep}`)
+        ) {
             delete require.cache[file];
         }
     }
@@ -138,9 +156,7 @@ export async function runProgram(options: {
 }): Promise<ProgramRun> {
     const registrations: Registration[] = [];
     const invocations: Invocation[] = [];
-    const config = Object.fromEntries(
-        Object.entries(options.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-    );
+    const config = Object.fromEntries(Object.entries(options.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
     optionsByName.clear();
     await pulumi.runtime.setMocks(
@@ -155,7 +171,12 @@ export async function runProgram(options: {
                     ? await options.newResource({ type: args.type, name: args.name, inputs })
                     : { id: "", state: {} };
                 const state = { ...inputs, ...result.state };
-                const registered = optionsByName.get(args.name) ?? { dependsOn: [], protect: false, retainOnDelete: false, ignoreChanges: [] };
+                const registered = optionsByName.get(args.name) ?? {
+                    dependsOn: [],
+                    protect: false,
+                    retainOnDelete: false,
+                    ignoreChanges: [],
+                };
                 registrations.push({ type: args.type, name: args.name, inputs, secretInputs, id: result.id, state, options: registered });
                 // Hand secret inputs back as secrets, as the engine does, and mark the outputs the
                 // provider declares secret (additionalSecretOutputs, which the engine applies).

@@ -44,16 +44,29 @@ describe("renderHostScript", function () {
         });
         assert.ok(script.startsWith("#!/bin/bash\n# crosscloud: test\n"));
         assert.ok(script.includes("readonly CONNECTION='t'\nreadonly TIMEOUT='5'\nCHANGED_x=0\n"));
-        assert.ok(script.includes("    if put_file '/etc/x.conf' 644 root:root <<'CROSSCLOUD_EOF'\na=$b\n`c`\nCROSSCLOUD_EOF\n    then CHANGED_x=1; fi"));
+        assert.ok(
+            script.includes(
+                "    if put_file '/etc/x.conf' 644 root:root <<'CROSSCLOUD_EOF'\na=$b\n`c`\nCROSSCLOUD_EOF\n    then CHANGED_x=1; fi",
+            ),
+        );
         assert.ok(script.trimEnd().endsWith("finish"));
         execFileSync("bash", ["-n"], { input: script });
     });
     it("refuses a file holding the heredoc delimiter, and bad variable names", function () {
         assert.throws(
-            () => renderHostScript({ title: "t", body: "tunnel-check.sh", vars: {}, files: [{ path: "/x", mode: "644", owner: "root:root", content: "CROSSCLOUD_EOF\n" }] }),
+            () =>
+                renderHostScript({
+                    title: "t",
+                    body: "tunnel-check.sh",
+                    vars: {},
+                    files: [{ path: "/x", mode: "644", owner: "root:root", content: "CROSSCLOUD_EOF\n" }],
+                }),
             /\/x contains the line CROSSCLOUD_EOF/,
         );
-        assert.throws(() => renderHostScript({ title: "t", body: "tunnel-check.sh", vars: { "A-B": 1 } }), /not a shell variable name: A-B/);
+        assert.throws(
+            () => renderHostScript({ title: "t", body: "tunnel-check.sh", vars: { "A-B": 1 } }),
+            /not a shell variable name: A-B/,
+        );
     });
 });
 
@@ -66,7 +79,10 @@ describe("SCRAM-SHA-256 verifiers", function () {
         const clientSignature = createHmac("sha256", keys.storedKey).update(authMessage).digest();
         const proof = Buffer.from(keys.clientKey.map((b, i) => b ^ clientSignature[i]));
         assert.strictEqual(proof.toString("base64"), "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
-        assert.strictEqual(createHmac("sha256", keys.serverKey).update(authMessage).digest("base64"), "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        assert.strictEqual(
+            createHmac("sha256", keys.serverKey).update(authMessage).digest("base64"),
+            "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+        );
         assert.deepStrictEqual(keys.storedKey, createHash("sha256").update(keys.clientKey).digest());
     });
     it("are stable for a password and differ between roles and passwords", function () {
@@ -80,20 +96,41 @@ describe("SCRAM-SHA-256 verifiers", function () {
 
 describe("small renderers", function () {
     it("refuses a PSK that ipsec.secrets could misread", function () {
-        const ends = { connection: "t", localPrivateIp: "10.0.0.10", localPublicIp: "192.0.2.1", localCidr: "10.0.0.0/16", remotePublicIp: "192.0.2.2", remoteCidr: "10.1.0.0/16" };
+        const ends = {
+            connection: "t",
+            localPrivateIp: "10.0.0.10",
+            localPublicIp: "192.0.2.1",
+            localCidr: "10.0.0.0/16",
+            remotePublicIp: "192.0.2.2",
+            remoteCidr: "10.1.0.0/16",
+        };
         assert.throws(() => renderIpsecSecrets(ends, `${"a".repeat(40)}"`), /at least 40 alphanumeric/);
         assert.throws(() => renderIpsecSecrets(ends, "a".repeat(39)), /at least 40 alphanumeric/);
-        assert.strictEqual(renderIpsecSecrets(ends, "a".repeat(40)), `# Managed by crosscloud (Pulumi).\n192.0.2.1 192.0.2.2 : PSK "${"a".repeat(40)}"\n`);
+        assert.strictEqual(
+            renderIpsecSecrets(ends, "a".repeat(40)),
+            `# Managed by crosscloud (Pulumi).\n192.0.2.1 192.0.2.2 : PSK "${"a".repeat(40)}"\n`,
+        );
     });
     it("names slots after the standby", function () {
         assert.deepStrictEqual(["azure", "aws", "my-site"].map(slotName), ["crosscloud_azure", "crosscloud_aws", "crosscloud_my_site"]);
     });
     it("rejects everything pg_hba does not list, TLS or not", function () {
         const hba = renderPgHba({
-            version: 16, role: "primary", name: "aws", listenIp: "10.10.1.10", peerName: "azure", peerIp: "10.20.1.10",
-            replication: "streaming", synchronous: "off", clientCidrs: ["10.10.8.0/24"], maxSlotWalKeepSize: "4GB",
+            version: 16,
+            role: "primary",
+            name: "aws",
+            listenIp: "10.10.1.10",
+            peerName: "azure",
+            peerIp: "10.20.1.10",
+            replication: "streaming",
+            synchronous: "off",
+            clientCidrs: ["10.10.8.0/24"],
+            maxSlotWalKeepSize: "4GB",
         });
-        const rules = hba.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(/\s+/));
+        const rules = hba
+            .split("\n")
+            .filter((l) => l && !l.startsWith("#"))
+            .map((l) => l.split(/\s+/));
         assert.deepStrictEqual(rules, [
             ["local", "all", "postgres", "peer"],
             ["local", "all", "all", "peer"],

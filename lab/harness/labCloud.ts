@@ -24,14 +24,16 @@ export function labctl(args: string[], input?: string): Promise<string> {
         let err = "";
         child.stdout.on("data", (d) => (out += d));
         child.stderr.on("data", (d) => (err += d));
-        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`labctl ${args.join(" ")} failed (${code}): ${err.trim()}`))));
+        child.on("close", (code) =>
+            code === 0 ? resolve(out) : reject(new Error(`labctl ${args.join(" ")} failed (${code}): ${err.trim()}`)),
+        );
         child.stdin.end(input ?? "");
     });
 }
 
 interface PendingHost {
     name: string;
-    build: () => Record<string, unknown>;
+    build: () => { privateIp: string; publicIp?: string; [key: string]: unknown };
     booted?: Promise<void>;
 }
 
@@ -48,7 +50,11 @@ export class LabCloud {
     public readonly commands: CommandRecord[] = [];
     private readonly byId = new Map<string, { type: string; name: string; inputs: Record<string, any>; state: Record<string, any> }>();
     private readonly hostsByAddress = new Map<string, PendingHost>();
-    private readonly fallback = cloudResources({ awsPublicIp: LAB_PUBLIC_IPS.aws, azurePublicIp: LAB_PUBLIC_IPS.azure, amiLookupResult: "ami-0123456789abcdef0" });
+    private readonly fallback = cloudResources({
+        awsPublicIp: LAB_PUBLIC_IPS.aws,
+        azurePublicIp: LAB_PUBLIC_IPS.azure,
+        amiLookupResult: "ami-0123456789abcdef0",
+    });
     private readonly started = Date.now();
 
     constructor(private readonly log: (line: string) => void) {
@@ -105,7 +111,9 @@ export class LabCloud {
                 nextHop = "internet";
             } else {
                 const eni = route.networkInterfaceId;
-                const instance = [...this.byId.values()].find((x) => x.type === "aws:ec2/instance:Instance" && x.state.primaryNetworkInterfaceId === eni);
+                const instance = [...this.byId.values()].find(
+                    (x) => x.type === "aws:ec2/instance:Instance" && x.state.primaryNetworkInterfaceId === eni,
+                );
                 if (!instance) {
                     throw new Error(`route ${route.cidrBlock} points at ${eni}, which belongs to no instance`);
                 }
@@ -134,7 +142,12 @@ export class LabCloud {
                     userData: state.userData,
                     // Nitro names the EBS volume after its id.
                     ...(attachment
-                        ? { dataDisk: true, dataDiskPaths: [`/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${String(attachment.inputs.volumeId).replace("-", "")}`] }
+                        ? {
+                              dataDisk: true,
+                              dataDiskPaths: [
+                                  `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${String(attachment.inputs.volumeId).replace("-", "")}`,
+                              ],
+                          }
                         : {}),
                 };
             },
@@ -158,7 +171,9 @@ export class LabCloud {
                 adminUser: inputs.osProfile.adminUsername,
                 authorizedKey: inputs.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData,
                 userData: Buffer.from(inputs.osProfile.customData, "base64").toString(),
-                ...((inputs.storageProfile.dataDisks ?? []).length > 0 ? { dataDisk: true, dataDiskPaths: ["/dev/disk/azure/scsi1/lun0"] } : {}),
+                ...((inputs.storageProfile.dataDisks ?? []).length > 0
+                    ? { dataDisk: true, dataDiskPaths: ["/dev/disk/azure/scsi1/lun0"] }
+                    : {}),
             }),
         };
         this.hostsByAddress.set(ipConfig.privateIPAddress, host);

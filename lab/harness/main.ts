@@ -37,7 +37,8 @@ async function waitFor(what: string, seconds: number, check: () => Promise<boole
 }
 
 const shell = (host: string, script: string) => labctl(["shell", host, script]);
-const psql = (host: string, sql: string) => shell(host, `runuser -u postgres -- psql -X -At -P pager=off -v ON_ERROR_STOP=1 -c ${JSON.stringify(sql)}`);
+const psql = (host: string, sql: string) =>
+    shell(host, `runuser -u postgres -- psql -X -At -P pager=off -v ON_ERROR_STOP=1 -c ${JSON.stringify(sql)}`);
 
 interface Step {
     name: string;
@@ -93,9 +94,16 @@ async function main(): Promise<void> {
     await labctl(["capture", "start", capture, "aws"]);
     await step("a row written on the primary is read on the standby", async () => {
         const id = randomUUID();
-        await psql(primary, `CREATE TABLE IF NOT EXISTS lab_check (id text PRIMARY KEY, at timestamptz DEFAULT now()); INSERT INTO lab_check (id) VALUES ('${id}')`);
+        await psql(
+            primary,
+            `CREATE TABLE IF NOT EXISTS lab_check (id text PRIMARY KEY, at timestamptz DEFAULT now()); INSERT INTO lab_check (id) VALUES ('${id}')`,
+        );
         const t = Date.now();
-        await waitFor(`row ${id} on the standby`, 30, async () => (await psql(standby, `SELECT count(*) FROM lab_check WHERE id = '${id}'`)).trim() === "1");
+        await waitFor(
+            `row ${id} on the standby`,
+            30,
+            async () => (await psql(standby, `SELECT count(*) FROM lab_check WHERE id = '${id}'`)).trim() === "1",
+        );
         return `row ${id.slice(0, 8)} visible on the standby after ${Date.now() - t} ms`;
     });
     await step("pg_stat_replication shows the standby streaming", async () => {
@@ -106,9 +114,12 @@ async function main(): Promise<void> {
         return rows.replace(/\n/g, "; ");
     });
     await labctl(["capture", "stop", "aws"]);
-    await step("the WAN carries only IKE/ESP-in-UDP between the two public addresses", async () => {
+    await step("the WAN carries only IKE/ESP-in-UDP between the two public addresses", () => {
         const file = path.join(LAB_DIR, capture);
-        const read = (filter: string) => execFileSync("tcpdump", ["-nn", "-r", file, filter], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+        const read = (filter: string) =>
+            execFileSync("tcpdump", ["-nn", "-r", file, filter], { stdio: ["ignore", "pipe", "ignore"] })
+                .toString()
+                .trim();
         const tunnel = `udp and (port 500 or port 4500) and host ${LAB_PUBLIC_IPS.aws} and host ${LAB_PUBLIC_IPS.azure}`;
         const total = read("").split("\n").filter(Boolean).length;
         const other = read(`not (${tunnel})`);
@@ -118,7 +129,9 @@ async function main(): Promise<void> {
         if (other) {
             throw new Error(`the WAN carried other traffic:\n${other.split("\n").slice(0, 10).join("\n")}`);
         }
-        return `${total} packets, all UDP 500/4500 between ${LAB_PUBLIC_IPS.aws} and ${LAB_PUBLIC_IPS.azure}; no cleartext PostgreSQL`;
+        return Promise.resolve(
+            `${total} packets, all UDP 500/4500 between ${LAB_PUBLIC_IPS.aws} and ${LAB_PUBLIC_IPS.azure}; no cleartext PostgreSQL`,
+        );
     });
 
     console.log("\nSummary");
