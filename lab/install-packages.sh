@@ -9,7 +9,8 @@ set -euo pipefail
 
 PKGS=(user-mode-linux libreswan postgresql postgresql-contrib openssh-server
       openssh-client systemd-container iperf3 tcpdump iptables iproute2 sudo
-      rsync kmod procps jq e2fsprogs util-linux bc)
+      rsync kmod procps jq e2fsprogs util-linux bc iputils-ping iptables-persistent
+      ssl-cert)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-packages.sh: must run as root" >&2; exit 1
@@ -26,6 +27,9 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 echo "install-packages.sh: installing: ${missing[*]}"
+# iptables-persistent would ask whether to save the machine's rules: no.
+debconf-set-selections <<<'iptables-persistent iptables-persistent/autosave_v4 boolean false'
+debconf-set-selections <<<'iptables-persistent iptables-persistent/autosave_v6 boolean false'
 
 # What was running before: we must not stop a service someone else runs here.
 svc_running() {  # $1 = process name pattern checked with pgrep -x

@@ -97,6 +97,13 @@ if S -J "$JUMP_AWS" ubuntu@10.10.1.10 'timeout 3 bash -c "exec 3<>/dev/tcp/203.0
 fi
 step "WAN reachability checks"
 
+# what an IPsec gateway needs: sysctl net, xfrm (ESP AES-GCM, UDP-encapsulated), pluto starts
+S "$JUMP_AWS" 'sudo -n bash -c "sysctl -qw net.ipv4.ip_forward=1 &&
+  ip xfrm state add src 10.10.0.10 dst 203.0.113.10 proto esp spi 0x100 mode tunnel aead \"rfc4106(gcm(aes))\" 0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f2021222324 128 encap espinudp 4500 4500 0.0.0.0 &&
+  ip xfrm state flush && systemctl start ipsec && systemctl is-active ipsec && ipsec whack --status >/dev/null && systemctl stop ipsec"' >/dev/null \
+  || fail "aws-gateway: sysctl/xfrm/ipsec"
+step "gateway: ip_forward sysctl, ESP xfrm state (aes-gcm, espinudp), ipsec.service start/stop"
+
 # data disks
 S -J "$JUMP_AWS" ubuntu@10.10.1.10 'sudo -n bash -c "test -b /dev/nvme1n1 && mkfs.ext4 -q -F /dev/nvme1n1 && mkdir -p /data && mount /dev/nvme1n1 /data && echo ok > /data/probe && sync && df -h /data | tail -1"' \
   || fail "aws-db data disk"

@@ -39,9 +39,16 @@ for m in esp4 xfrm_user xfrm4_tunnel tunnel4 veth overlay bridge sch_netem sch_i
          ip_tables iptable_filter iptable_nat iptable_mangle iptable_raw x_tables \
          nf_conntrack nf_nat xt_nat xt_conntrack xt_state xt_tcpudp xt_multiport xt_comment \
          xt_TCPMSS xt_tcpmss xt_MASQUERADE xt_policy xt_esp xt_mark xt_addrtype \
-         gcm ghash-generic chacha20poly1305 chacha_generic tun dummy udp_tunnel; do
+         gcm ghash-generic ctr seqiv echainiv authenc authencesn cbc hmac sha512_generic cmac xcbc \
+         ccm poly1305_generic chacha20poly1305 chacha_generic tun dummy udp_tunnel; do
   modprobe -d /run/lab/modroot "$m" || log "modprobe $m failed (maybe built in)"
 done
+
+# Kernel module auto-loading (crypto templates, xfrm...) calls /sbin/modprobe,
+# which would look in the missing /lib/modules: point it at a wrapper.
+printf '#!/bin/sh\nexec /sbin/modprobe -d /run/lab/modroot "$@"\n' > /run/lab/modprobe
+chmod 755 /run/lab/modprobe
+echo /run/lab/modprobe > /proc/sys/kernel/modprobe
 
 hostname crosscloud-uml
 ip link set lo up
