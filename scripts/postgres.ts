@@ -46,6 +46,9 @@ export function renderPostgresConf(node: PostgresNode): string {
         `listen_addresses = 'localhost,${node.listenIp}'`,
         "password_encryption = 'scram-sha-256'",
         "ssl = on",
+        // The host's own certificate (ssl-cert's snakeoil); replication checks TLS is on (sslmode=require).
+        "ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'",
+        "ssl_key_file = '/etc/ssl/private/ssl-cert-snakeoil.key'",
         "wal_level = replica",
         "# pg_rewind needs hint bits in WAL to turn an old primary into a standby after a switchover.",
         "wal_log_hints = on",

@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     });
     await labctl(["capture", "stop", "aws"]);
     await step("the WAN carries only IKE/ESP-in-UDP between the two public addresses", () => {
-        const file = path.join(LAB_DIR, capture);
+        const file = path.join(LAB_DIR, "captures", capture);
         const read = (filter: string) =>
             execFileSync("tcpdump", ["-nn", "-r", file, filter], { stdio: ["ignore", "pipe", "ignore"] })
                 .toString()

@@ -1,6 +1,8 @@
 # crosscloud host library: the first part of every script the program runs on a host.
 # Everything here is idempotent: a second run of the same script changes nothing and says so.
 
+# Nothing on a host may stop to ask: no terminal is attached.
+export DEBIAN_FRONTEND=noninteractive
 CROSSCLOUD_CHANGES=0
 CROSSCLOUD_STARTED=$(date +%s)
 

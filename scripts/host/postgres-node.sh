@@ -40,6 +40,10 @@ if ! dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep 
 fi
 ensure_packages "postgresql-${PG_VERSION}" ssl-cert openssh-client
 chown postgres:postgres /var/lib/postgresql
+if [[ ! -s /etc/ssl/certs/ssl-cert-snakeoil.pem ]]; then
+    make-ssl-cert generate-default-snakeoil
+    changed "made the host's TLS certificate (ssl-cert snakeoil)"
+fi
 
 # --- never let a version change wipe data: another major version's cluster means an upgrade is due
 other=$(pg_lsclusters --no-header 2>/dev/null | awk -v v="$PG_VERSION" '$1 != v {print $1 "/" $2}' | head -n1)
@@ -101,7 +105,9 @@ fi
 # --- standby: a copy of this primary, made once through the tunnel, then kept by replication
 if [[ $ROLE == standby ]]; then
     conn="host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10"
-    primary_id=$(runuser -u postgres -- psql -X -At "${conn} replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1) ||
+    # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
+    # walreceiver set it themselves).
+    primary_id=$(runuser -u postgres -- psql -w -X -At "${conn} dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1) ||
         die "cannot reach the primary ${PEER_IP}:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password"
     local_id=$(runuser -u postgres -- "/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' '/Database system identifier/ {print $2}')
     if [[ $local_id != "$primary_id" ]] || ! is_standby; then
