@@ -20,7 +20,8 @@ bash lab/infra/up.sh
 if [[ $mode != up ]]; then
   trap 'bash lab/infra/down.sh' EXIT
 fi
-ip netns exec crosscloud-lab node -r ts-node/register/transpile-only lab/harness/main.ts
+again=(); [[ $mode == test ]] && again=(--again)
+ip netns exec crosscloud-lab node -r ts-node/register/transpile-only lab/harness/main.ts "${again[@]}"
 if [[ $mode == up ]]; then
   echo "lab: running. npm run lab -- shell aws-database   |   npm run lab -- down"
 fi

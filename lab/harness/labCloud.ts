@@ -82,8 +82,17 @@ export class LabCloud {
             case "aws:ec2/instance:Instance":
                 this.registerAwsInstance(r.name, result.id, state);
                 break;
+            // Once the last thing declared for a VM (its public IP, its data disk) exists, power it on
+            // in the background, as the cloud would have done already.
+            case "aws:ec2/eip:Eip":
+            case "aws:ec2/volumeAttachment:VolumeAttachment":
+                this.bootInBackground(this.get(r.inputs.instance ?? r.inputs.instanceId).inputs.privateIp);
+                break;
             case "azure-native:compute:VirtualMachine":
                 this.registerAzureVm(r.name, r.inputs);
+                this.bootInBackground(
+                    this.get(r.inputs.networkProfile.networkInterfaces[0].id).inputs.ipConfigurations[0].privateIPAddress,
+                );
                 break;
             case "command:remote:Command":
                 return { ...result, state: { ...result.state, ...(await this.runCommand(r.name, r.inputs)) } };
@@ -182,6 +191,11 @@ export class LabCloud {
         }
     }
 
+    /** Starts the boot now; a failure surfaces when a command needs the host. */
+    private bootInBackground(address: string): void {
+        this.ensureBooted(address).catch(() => undefined);
+    }
+
     /** Powers the host at `address` on, once. */
     private ensureBooted(address: string): Promise<void> {
         // An Elastic IP leads to the instance it is associated with.
@@ -192,6 +206,10 @@ export class LabCloud {
             throw new Error(`no lab host has the address ${address}`);
         }
         host.booted ??= (async () => {
+            // A host from an earlier run of the program is the same VM: it stays as it is.
+            if ((await labctl(["hosts"])).split("\n").some((line) => line.split(/\s+/)[0] === host.name)) {
+                return;
+            }
             const spec = host.build();
             const file = path.join(LAB_DIR, "specs", `${host.name}.json`);
             fs.writeFileSync(file, JSON.stringify(spec, null, 2), { mode: 0o600 });

@@ -58,16 +58,18 @@ async function main(): Promise<void> {
 
     const key = adminKey();
     const stack = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "stack.json"), "utf8"));
-    const cloud = new LabCloud(log);
-    let outputs: Record<string, any> = {};
-    await step("pulumi up (program under mocks, commands over SSH)", async () => {
-        const run = await runProgram({
+    const up = async (cloud: LabCloud) =>
+        runProgram({
             config: { ...stack, "crosscloud:sshPublicKey": key.public, "crosscloud:sshPrivateKey": key.private },
             secretKeys: ["crosscloud:sshPrivateKey"],
             stack: "lab",
             newResource: cloud.newResource,
             call: cloudCalls(),
         });
+    const cloud = new LabCloud(log);
+    let outputs: Record<string, any> = {};
+    await step("pulumi up (program under mocks, commands over SSH)", async () => {
+        const run = await up(cloud);
         outputs = run.outputs;
         return `${run.registrations.length} resources, ${cloud.commands.length} commands; tunnel ${outputs.tunnelStatus}, replication ${outputs.replicationStatus}`;
     });
@@ -133,6 +135,22 @@ async function main(): Promise<void> {
             `${total} packets, all UDP 500/4500 between ${LAB_PUBLIC_IPS.aws} and ${LAB_PUBLIC_IPS.azure}; no cleartext PostgreSQL`,
         );
     });
+
+    // `npm test` also proves idempotency; `npm run lab` stays within its time budget without it.
+    if (process.argv.includes("--again"))
+        await step("pulumi up again changes nothing", async () => {
+            const again = new LabCloud(log);
+            await up(again);
+            const changed = again.commands
+                .map((c) => ({ name: c.name, changes: Number(/^crosscloud: done: (\d+) changes/m.exec(c.stdout)?.[1] ?? NaN) }))
+                .filter((c) => c.changes !== 0);
+            if (changed.length > 0) {
+                throw new Error(
+                    `the second run changed hosts: ${changed.map((c) => `${c.name} (${c.changes})`).join(", ")}; see .lab/logs/commands/`,
+                );
+            }
+            return `all ${again.commands.length} commands ran again and reported 0 changes`;
+        });
 
     console.log("\nSummary");
     for (const c of cloud.commands) {
