@@ -24,6 +24,8 @@ export interface StackConfig {
     amiOverrides: Record<string, string>;
     clientCidrs: string[];
     dataDiskSizeGb: number;
+    /** Where the primary lives; changing it is a planned switchover. */
+    primary: v.PrimarySite;
 }
 
 export const DEFAULTS = {
@@ -37,6 +39,7 @@ export const DEFAULTS = {
     azureGatewaySize: "Standard_B2s",
     azureDbSize: "Standard_B2ms",
     dataDiskSizeGb: 64,
+    primary: "aws",
 } as const;
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
@@ -57,6 +60,7 @@ export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, ssh
         v.checkVmSize("azureGatewaySize", raw.azureGatewaySize),
         v.checkVmSize("azureDbSize", raw.azureDbSize),
         v.checkDataDiskSize(raw.dataDiskSizeGb),
+        v.checkPrimarySite(raw.primary),
     );
 }
 
@@ -83,6 +87,7 @@ export function loadConfig(): StackConfig {
         amiOverrides: cfg.getObject<Record<string, string>>("amiOverrides") ?? {},
         clientCidrs: cfg.getObject<string[]>("clientCidrs") ?? [],
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
+        primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
     };
     // The key is checked in plain text here and only ever used as a secret Output below.
     const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"));

@@ -37,12 +37,14 @@ const tunnel = new OpenswanTunnel("tunnel", {
     sshPrivateKey: config.sshPrivateKey,
 });
 
+// crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).
+const [primaryHost, standbyHost] = config.primary === "aws" ? [aws.database, azure.database] : [azure.database, aws.database];
 const postgres = new PostgresReplicaPair("postgres", {
     version: config.postgresVersion,
     replication: config.replication,
     synchronous: config.synchronous,
-    primary: aws.database,
-    standby: azure.database,
+    primary: primaryHost,
+    standby: standbyHost,
     clientCidrs: config.clientCidrs,
     sshPrivateKey: config.sshPrivateKey,
     // Packages reach the primary through its gateway's NAT; the standby needs the tunnel.
@@ -55,8 +57,9 @@ export const awsGatewayPublicIp = aws.gatewayPublicIp;
 export const azureGatewayPublicIp = azure.gatewayPublicIp;
 export const awsCidr = config.awsCidr;
 export const azureCidr = config.azureCidr;
-export const primaryPrivateIp = aws.layout.databaseIp;
-export const standbyPrivateIp = azure.layout.databaseIp;
+export const primary = config.primary;
+export const primaryPrivateIp = primaryHost.privateIp;
+export const standbyPrivateIp = standbyHost.privateIp;
 export const tunnelStatus = tunnel.status;
 export const replicationStatus = postgres.status;
 export const primaryConnectionString = postgres.connectionString;

@@ -31,6 +31,8 @@ import {
 export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE = "4GB";
 export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
 export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
+/** How long a switchover waits for the standby to replay the old primary's last WAL before it gives up. */
+export const DEFAULT_CATCHUP_TIMEOUT_SECONDS = 60;
 
 export interface PostgresReplicaPairArgs {
     /** PostgreSQL major version (`crosscloud:postgresVersion`). */
@@ -148,7 +150,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
         ]);
 
         const retentionDays = args.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
-        const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode) =>
+        const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode, fencedLsn: pulumi.Output<string>) =>
             pulumi
                 .all([
                     replicator.result,
@@ -157,8 +159,9 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                     archiveKey.publicKeyOpenssh,
                     peer.ssh.hostPublicKey,
                     host.dataDevice,
+                    fencedLsn,
                 ])
-                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
+                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice, fencedAt]) =>
                     postgresScript(pgNode, {
                         replicatorPassword,
                         adminPassword,
@@ -167,20 +170,43 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                         peerHostKey,
                         dataDevice,
                         retentionDays,
+                        fencedAt,
                     }),
                 );
+        // Steps are named after their host, not its role, so that a switchover re-runs them in place:
+        // fence (the host that is to be standby stops if it is still a primary) -> the primary's host
+        // (promotes once it has replayed the fenced primary's last WAL) -> the standby's host (rejoins
+        // with pg_rewind, or is made by pg_basebackup) -> the check.
+        const fence = hostStep(
+            `${name}-fence`,
+            {
+                host: args.standby.ssh,
+                privateKey: args.sshPrivateKey,
+                script: pulumi.output<HostScript>({
+                    title: `fence: stop PostgreSQL on the ${args.standby.site} database host if it is still a primary`,
+                    body: "postgres-fence.sh",
+                    vars: { PG_VERSION: args.version },
+                }),
+            },
+            { parent: this, dependsOn: [...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
+        );
+        const fencedAt = fence.stdout.apply((out) => /^crosscloud: fenced-at: (\S+)$/m.exec(out ?? "")?.[1] ?? "none");
         const primaryStep = hostStep(
-            `${name}-${args.primary.site}-primary`,
-            { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode) },
-            { parent: this, dependsOn: [...args.primary.ready, ...rules, ...(args.primaryDependsOn ?? [])] },
+            `${name}-${args.primary.site}-node`,
+            { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode, fencedAt) },
+            { parent: this, dependsOn: [fence, ...args.primary.ready, ...rules, ...(args.primaryDependsOn ?? [])] },
         );
         const standbyStep = hostStep(
-            `${name}-${args.standby.site}-standby`,
-            { host: args.standby.ssh, privateKey: args.sshPrivateKey, script: script(args.standby, args.primary, standbyNode) },
+            `${name}-${args.standby.site}-node`,
+            {
+                host: args.standby.ssh,
+                privateKey: args.sshPrivateKey,
+                script: script(args.standby, args.primary, standbyNode, pulumi.output("none")),
+            },
             { parent: this, dependsOn: [primaryStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
         );
         const check = hostStep(
-            `${name}-${args.standby.site}-check`,
+            `${name}-check`,
             {
                 host: args.standby.ssh,
                 privateKey: args.sshPrivateKey,
@@ -196,7 +222,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [standbyStep] },
         );
-        this.steps = [primaryStep, standbyStep, check];
+        this.steps = [fence, primaryStep, standbyStep, check];
 
         this.replicatorPassword = replicator.result;
         this.adminPassword = admin.result;
@@ -222,6 +248,8 @@ interface PostgresSecrets {
     peerHostKey: string;
     dataDevice: string;
     retentionDays: number;
+    /** Where the fenced old primary's WAL ended (`none` when the fence stopped nothing). */
+    fencedAt: string;
 }
 
 /** One database host's step. */
@@ -281,6 +309,8 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             REPLICATION: node.replication,
             REPLICATOR_VERIFIER: scramVerifier("replicator", s.replicatorPassword),
             ADMIN_VERIFIER: scramVerifier(ADMIN_USER, s.adminPassword),
+            FENCED_LSN: s.fencedAt,
+            CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS,
         },
         files,
     };

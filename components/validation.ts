@@ -111,6 +111,16 @@ export function checkPostgresVersion(version: number): string | undefined {
     return undefined;
 }
 
+export const PRIMARY_SITES = ["aws", "azure"] as const;
+export type PrimarySite = (typeof PRIMARY_SITES)[number];
+
+export function checkPrimarySite(site: string): string | undefined {
+    if (!(PRIMARY_SITES as readonly string[]).includes(site)) {
+        return `crosscloud:primary "${site}" is not a site: use ${oneOf(PRIMARY_SITES)} (changing it runs a switchover on the next pulumi up).`;
+    }
+    return undefined;
+}
+
 export function checkReplicationMode(mode: string): string | undefined {
     if (!(REPLICATION_MODES as readonly string[]).includes(mode)) {
         return `crosscloud:replication "${mode}" is not a replication mode: use ${oneOf(REPLICATION_MODES)}.`;

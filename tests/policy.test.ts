@@ -645,6 +645,7 @@ describe("the crosscloud policy pack", function () {
     it("index.ts hands exactly these policies to a PolicyPack named crosscloud (with PolicyPack faked: the real one starts a gRPC server)", function () {
         const sdkPath = require.resolve("@pulumi/policy");
         const packPath = require.resolve("../policy/index.ts");
+        require(sdkPath); // loaded, whatever order the suites run in
         const realSdk = require.cache[sdkPath]!;
         const created: { name: string; args: any }[] = [];
         const fakeSdk = {

@@ -70,7 +70,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             "azure-native:network:Subnet": 2,
             "azure-native:network:VirtualNetwork": 1,
             "azure-native:resources:ResourceGroup": 1,
-            "command:remote:Command": 7,
+            "command:remote:Command": 8,
             "crosscloud:aws:AwsSite": 1,
             "crosscloud:azure:AzureSite": 1,
             "crosscloud:db:PostgresReplicaPair": 1,
@@ -256,7 +256,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
     });
 
     it("reaches each database host through its gateway, pinning both host keys", function () {
-        const conn = named(r, "postgres-azure-standby").inputs.connection;
+        const conn = named(r, "postgres-azure-node").inputs.connection;
         const hostKey = (name: string) => named(r, name).state.publicKeyOpenssh.trim();
         assert.deepStrictEqual(
             { ...conn, privateKey: "<admin key>", proxy: { ...conn.proxy, privateKey: "<admin key>" } },
@@ -291,13 +291,13 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         const deps = (name: string) => named(r, name).options.dependsOn.filter((d) => d.startsWith("tunnel-") || d.startsWith("postgres-"));
         assert.deepStrictEqual(deps("tunnel-aws-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
         assert.deepStrictEqual(deps("tunnel-azure-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
-        assert.ok(deps("postgres-aws-primary").includes("tunnel-aws-gateway"), "the primary installs packages through its gateway's NAT");
-        assert.ok(named(r, "postgres-aws-primary").options.dependsOn.includes("aws-pgdata-attachment"));
+        assert.ok(deps("postgres-aws-node").includes("tunnel-aws-gateway"), "the primary installs packages through its gateway's NAT");
+        assert.ok(named(r, "postgres-aws-node").options.dependsOn.includes("aws-pgdata-attachment"));
         assert.deepStrictEqual(
-            deps("postgres-azure-standby").filter((d) => !d.includes("-from-")),
-            ["postgres-aws-primary", "tunnel-aws-check", "tunnel-azure-check"],
+            deps("postgres-azure-node").filter((d) => !d.includes("-from-")),
+            ["postgres-aws-node", "tunnel-aws-check", "tunnel-azure-check"],
         );
-        assert.deepStrictEqual(deps("postgres-azure-check"), ["postgres-azure-standby"]);
+        assert.deepStrictEqual(deps("postgres-check"), ["postgres-azure-node"]);
     });
 
     it("sends every step as a script on stdin, with a content hash as trigger", function () {
@@ -337,7 +337,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             }
         }
         assert.ok(named(r, "tunnel-aws-gateway").inputs.stdin.includes(psk));
-        assert.ok(named(r, "postgres-azure-standby").inputs.stdin.includes(replicator));
+        assert.ok(named(r, "postgres-azure-node").inputs.stdin.includes(replicator));
         assert.deepStrictEqual(r.secretOutputs, ["primaryConnectionString"]);
         assert.strictEqual(
             r.outputs.primaryConnectionString,
@@ -413,14 +413,14 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
 
     it("renders both database hosts' PostgreSQL files (golden)", function () {
         for (const [name, role] of [
-            ["postgres-aws-primary", "primary"],
-            ["postgres-azure-standby", "standby"],
+            ["postgres-aws-node", "primary"],
+            ["postgres-azure-node", "standby"],
         ]) {
             const files = filesInScript(named(r, name).inputs.stdin);
             assertGolden(`dev-${role}-90-crosscloud.conf`, files["/etc/postgresql/16/main/conf.d/90-crosscloud.conf"]);
             assertGolden(`dev-${role}-pg_hba.conf`, files["/etc/postgresql/16/main/pg_hba.conf"]);
         }
-        const standby = filesInScript(named(r, "postgres-azure-standby").inputs.stdin);
+        const standby = filesInScript(named(r, "postgres-azure-node").inputs.stdin);
         const replicator = named(r, "postgres-replicator-password").state.result;
         assert.strictEqual(
             standby["/var/lib/postgresql/.pgpass"],
@@ -428,7 +428,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         );
         const archiveKey = named(r, "postgres-wal-archive-key").state.publicKeyOpenssh.trim();
         assert.strictEqual(
-            filesInScript(named(r, "postgres-aws-primary").inputs.stdin)["/var/lib/postgresql/.ssh/authorized_keys"],
+            filesInScript(named(r, "postgres-aws-node").inputs.stdin)["/var/lib/postgresql/.ssh/authorized_keys"],
             `restrict,from="10.20.1.10",command="/usr/local/lib/crosscloud/serve-wal" ${archiveKey} crosscloud-wal-archive\n`,
         );
         assert.strictEqual(
@@ -505,8 +505,8 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
 
     it("renders zero-loss PostgreSQL 17 config and client access (golden)", function () {
         for (const [name, role] of [
-            ["postgres-aws-primary", "primary"],
-            ["postgres-azure-standby", "standby"],
+            ["postgres-aws-node", "primary"],
+            ["postgres-azure-node", "standby"],
         ]) {
             const files = filesInScript(named(r, name).inputs.stdin);
             assertGolden(`second-${role}-90-crosscloud.conf`, files["/etc/postgresql/17/main/conf.d/90-crosscloud.conf"]);
@@ -660,6 +660,84 @@ describe("bad configuration is refused before anything is created", function () 
         await assert.rejects(
             run({ ...DEV_STACK, "crosscloud:replication": "logical", "crosscloud:postgresVersion": "9" }),
             (err: Error) => err.message.split("\n").length === 3,
+        );
+    });
+});
+
+describe("switchover: crosscloud:primary moves the primary to Azure and back", function () {
+    let toAws: ProgramRun;
+    let toAzure: ProgramRun;
+    before(async function () {
+        toAws = await run(DEV_STACK);
+        // The fence step reports where the old primary's WAL ended, as it does on a real host.
+        const cloud = cloudResources();
+        toAzure = await runProgram({
+            config: { ...DEV_STACK, "crosscloud:primary": "azure" },
+            secretKeys: SECRET_KEYS,
+            newResource: async (res) => {
+                const answer = await cloud(res);
+                return res.name === "postgres-fence"
+                    ? { ...answer, state: { ...answer.state, stdout: "crosscloud: fenced-at: 0/5000028\n" } }
+                    : answer;
+            },
+            call: cloudCalls(),
+        });
+    });
+
+    it("points the outputs and the connection string at the new primary", function () {
+        const o = toAzure.outputs as Record<string, any>;
+        assert.deepStrictEqual([o.primary, o.primaryPrivateIp, o.standbyPrivateIp], ["azure", "10.20.1.10", "10.10.1.10"]);
+        assert.match(o.primaryConnectionString, /@10\.20\.1\.10:5432\/postgres\?sslmode=require$/);
+        assert.strictEqual((toAws.outputs as Record<string, any>).primary, "aws");
+    });
+
+    it("fences the old primary, then promotes, then rejoins the old primary, then checks", function () {
+        const host = (name: string) => named(toAzure, name).inputs.connection.host;
+        assert.deepStrictEqual(["postgres-fence", "postgres-azure-node", "postgres-aws-node", "postgres-check"].map(host), [
+            "10.10.1.10",
+            "10.20.1.10",
+            "10.10.1.10",
+            "10.10.1.10",
+        ]);
+        const deps = (name: string) => named(toAzure, name).options.dependsOn.filter((d) => /^postgres-(fence|\w+-node|check)$/.test(d));
+        assert.deepStrictEqual(deps("postgres-azure-node"), ["postgres-fence"]);
+        assert.deepStrictEqual(deps("postgres-aws-node"), ["postgres-azure-node"]);
+        assert.deepStrictEqual(deps("postgres-check"), ["postgres-aws-node"]);
+    });
+
+    it("re-runs exactly the database steps: the tunnel's triggers do not change", function () {
+        const triggers = (r: ProgramRun) =>
+            Object.fromEntries(ofType(r, "command:remote:Command").map((c) => [c.name, c.inputs.triggers[0]]));
+        const before = triggers(toAws);
+        const after = triggers(toAzure);
+        const changed = Object.keys(before)
+            .filter((name) => before[name] !== after[name])
+            .sort();
+        assert.deepStrictEqual(changed, ["postgres-aws-node", "postgres-azure-node", "postgres-check", "postgres-fence"]);
+    });
+
+    it("hands the fenced LSN to the new primary alone, and swaps the standby settings", function () {
+        assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly FENCED_LSN='0\/5000028'$/m);
+        assert.match(named(toAzure, "postgres-aws-node").inputs.stdin, /^readonly FENCED_LSN='none'$/m);
+        assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly ROLE='primary'$/m);
+        const awsConf = filesInScript(named(toAzure, "postgres-aws-node").inputs.stdin)[
+            "/etc/postgresql/16/main/conf.d/90-crosscloud.conf"
+        ];
+        const azureConf = filesInScript(named(toAzure, "postgres-azure-node").inputs.stdin)[
+            "/etc/postgresql/16/main/conf.d/90-crosscloud.conf"
+        ];
+        assert.match(awsConf, /^primary_conninfo = 'host=10\.20\.1\.10 port=5432 user=replicator .* application_name=aws'$/m);
+        assert.match(awsConf, /^primary_slot_name = 'crosscloud_aws'$/m);
+        assert.doesNotMatch(azureConf, /primary_conninfo/);
+        assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
+    });
+
+    it("refuses a site that does not exist", async function () {
+        await assert.rejects(
+            run({ ...DEV_STACK, "crosscloud:primary": "gcp" }),
+            (err: Error) =>
+                err.message ===
+                `Invalid stack configuration:\n- crosscloud:primary "gcp" is not a site: use "aws" or "azure" (changing it runs a switchover on the next pulumi up).`,
         );
     });
 });

@@ -131,13 +131,10 @@ async function resolveExports(value: unknown, at: string, secrets: string[]): Pr
 
 /** Forgets the program's modules so the next run executes index.ts afresh with new config. */
 function forgetProgramModules(): void {
+    const program = [path.join(PROJECT_ROOT, "index.ts"), path.join(PROJECT_ROOT, "config.ts")];
+    const folders = ["components", "scripts"].map((f) => path.join(PROJECT_ROOT, f) + path.sep);
     for (const file of Object.keys(require.cache)) {
-        if (
-            file.startsWith(PROJECT_ROOT) &&
-            !file.includes(`${path.sep}node_modules${path.sep}`) &&
-            !file.includes(`${path.sep}tests${path.sep}`) &&
-            !file.includes(`${path.sep}lab${path.sep}`)
-        ) {
+        if (program.includes(file) || folders.some((f) => file.startsWith(f))) {
             delete require.cache[file];
         }
     }

@@ -82,8 +82,8 @@ export class LabCloud {
             case "aws:ec2/instance:Instance":
                 this.registerAwsInstance(r.name, result.id, state);
                 break;
-            // Once the last thing declared for a VM (its public IP, its data disk) exists, power it on
-            // in the background, as the cloud would have done already.
+            // Once the last thing declared for a VM (its public IP, its data disk) exists, queue its
+            // power-on, as the cloud would have started it already.
             case "aws:ec2/eip:Eip":
             case "aws:ec2/volumeAttachment:VolumeAttachment":
                 this.bootInBackground(this.get(r.inputs.instance ?? r.inputs.instanceId).inputs.privateIp);
@@ -191,9 +191,39 @@ export class LabCloud {
         }
     }
 
-    /** Starts the boot now; a failure surfaces when a command needs the host. */
+    /**
+     * Queues a boot. The lab's hosts share one CPU, where parallel boots take several times longer
+     * each: boots run one at a time, hosts with a public address (gateways, needed first) before
+     * the others. A failure surfaces when a command needs the host.
+     */
     private bootInBackground(address: string): void {
-        this.ensureBooted(address).catch(() => undefined);
+        this.queued.push(address);
+        this.pumpBoots();
+    }
+
+    private readonly queued: string[] = [];
+    private booting = false;
+
+    private pumpBoots(): void {
+        if (this.booting || this.queued.length === 0) {
+            return;
+        }
+        const isPublic = (a: string) => Object.values(LAB_PUBLIC_IPS).includes(a) || this.publicAddressOf(a) !== undefined;
+        this.queued.sort((a, b) => Number(isPublic(b)) - Number(isPublic(a)));
+        const next = this.queued.shift()!;
+        this.booting = true;
+        this.ensureBooted(next)
+            .catch(() => undefined)
+            .finally(() => {
+                this.booting = false;
+                this.pumpBoots();
+            });
+    }
+
+    /** The public address (EIP or Azure public IP) of the host with private address `ip`, if any. */
+    private publicAddressOf(ip: string): string | undefined {
+        const host = this.hostsByAddress.get(ip);
+        return host ? host.build().publicIp : undefined;
     }
 
     /** Powers the host at `address` on, once. */

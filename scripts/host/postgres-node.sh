@@ -1,10 +1,15 @@
-# A PostgreSQL host of the replica pair: data disk, packages, cluster, config, then the role's work.
+# A PostgreSQL host of the replica pair, converging on its desired ROLE: data disk, packages, cluster,
+# config, then the role's work. Becoming primary from standby (a switchover) promotes only once this
+# host has replayed the old primary's last WAL (FENCED_LSN, from the fence step); becoming standby
+# from primary rejoins the new primary with pg_rewind instead of a new base backup.
 # Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER
-#        STANDBY_NAME. Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units), others.
+#        FENCED_LSN CATCHUP_TIMEOUT. Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 readonly PGDATA="/var/lib/postgresql/${PG_VERSION}/main"
 readonly CLUSTER="${PG_VERSION}-main"
 readonly ARCHIVE_DIR=/var/lib/postgresql/wal-archive
+readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
+readonly UNIT="postgresql@${PG_VERSION}-main"
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
 prepare_data_disk() {
@@ -66,17 +71,49 @@ ensure_enabled postgresql
 
 psql_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 is_standby() { [[ -f $PGDATA/standby.signal ]]; }
+running() { systemctl is-active --quiet "$UNIT"; }
+ready() { runuser -u postgres -- pg_isready -q; }
+in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
+control() { runuser -u postgres -- "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
 
-# --- primary: roles and the standby's slot
-if [[ $ROLE == primary ]]; then
-    if [[ $CHANGED_conf == 1 ]]; then
-        systemctl restart "postgresql@${CLUSTER}"
-        changed "restarted postgresql@${CLUSTER}"
-    else
-        ensure_running "postgresql@${CLUSTER}" 0
-        if [[ $CHANGED_hba == 1 ]]; then systemctl reload "postgresql@${CLUSTER}"; fi
+# Config changes are reloaded; PostgreSQL itself says (pending_restart) when one needs a restart.
+apply_config() {
+    if ! running; then
+        systemctl start "$UNIT"
+        changed "started ${UNIT}"
+    elif [[ $CHANGED_conf == 1 || $CHANGED_hba == 1 ]]; then
+        local loaded
+        loaded=$(psql_admin -c "SELECT pg_conf_load_time()")
+        systemctl reload "$UNIT"
+        reloaded() { [[ $(psql_admin -c "SELECT pg_conf_load_time()") != "$loaded" ]]; }
+        wait_until 30 reloaded || die "${UNIT} did not reload its configuration within 30 s"
+        changed "reloaded ${UNIT}"
     fi
-    wait_until 60 runuser -u postgres -- pg_isready -q || die "postgresql@${CLUSTER} did not accept connections within 60 s"
+    wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"
+    if [[ $(psql_admin -c "SELECT count(*) FROM pg_settings WHERE pending_restart") != 0 ]]; then
+        systemctl restart "$UNIT"
+        changed "restarted ${UNIT} (a changed setting needs it)"
+        wait_until 120 ready || die "${UNIT} did not accept connections within 120 s after a restart"
+    fi
+}
+
+# --- primary
+if [[ $ROLE == primary ]]; then
+    if running && ready && in_recovery; then
+        # A switchover: this standby becomes the primary. The config already on disk is the
+        # primary's, but it is not reloaded before the promotion, so streaming goes on meanwhile.
+        [[ $FENCED_LSN != none ]] ||
+            die "this host is a standby and the fence step stopped no primary on ${PEER_IP}: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'"
+        caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() > '${FENCED_LSN}'::pg_lsn") == t ]]; }
+        if ! wait_until "$CATCHUP_TIMEOUT" caught_up; then
+            die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} ended at ${FENCED_LSN}, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
+        fi
+        log "replayed past ${FENCED_LSN}, the old primary's shutdown checkpoint: promoting"
+        [[ $(psql_admin -c "SELECT pg_promote(true, 60)") == t ]] || die "pg_promote did not finish within 60 s"
+        rm -f "$PGDATA/crosscloud.fenced"
+        changed "promoted to primary"
+    fi
+    apply_config
     ensure_role() { # NAME ATTRIBUTES VERIFIER
         if [[ $(psql_admin -c "SELECT count(*) FROM pg_roles WHERE rolname = '$1'") == 0 ]]; then
             psql_admin -c "CREATE ROLE $1 WITH $2"
@@ -102,30 +139,43 @@ SQL
     fi
 fi
 
-# --- standby: a copy of this primary, made once through the tunnel, then kept by replication
+# --- standby: a copy of the primary, made once through the tunnel, then kept by replication
 if [[ $ROLE == standby ]]; then
     conn="host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10"
     # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
     # walreceiver set it themselves).
     primary_id=$(runuser -u postgres -- psql -w -X -At "${conn} dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1) ||
         die "cannot reach the primary ${PEER_IP}:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password"
-    local_id=$(runuser -u postgres -- "/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' '/Database system identifier/ {print $2}')
-    if [[ $local_id != "$primary_id" ]] || ! is_standby; then
+    local_id=$(control "Database system identifier")
+    if [[ $local_id == "$primary_id" ]] && { ! is_standby || [[ -f $PGDATA/crosscloud.fenced ]]; }; then
+        # The old primary of this same cluster (fenced by a switchover, or left behind by a failover):
+        # rewind whatever it wrote after the new primary's fork, then follow the new primary.
+        if running; then
+            systemctl stop "$UNIT"
+            changed "stopped the old primary"
+        fi
+        rm -f "$PGDATA/standby.signal"
+        runuser -u postgres -- "$BIN/pg_rewind" --target-pgdata="$PGDATA" --source-server="${conn} dbname=postgres" \
+            --restore-target-wal --config-file="/etc/postgresql/${PG_VERSION}/main/postgresql.conf" 2>&1 | tail -n 2
+        runuser -u postgres -- touch "$PGDATA/standby.signal"
+        rm -f "$PGDATA/crosscloud.fenced"
+        changed "rejoined ${PEER_IP} as its standby (pg_rewind)"
+    elif [[ $local_id != "$primary_id" ]] || ! is_standby; then
         log "making ${PGDATA} a copy of the primary ${PEER_IP} (pg_basebackup)"
-        systemctl stop "postgresql@${CLUSTER}"
+        systemctl stop "$UNIT"
         find "$PGDATA" -mindepth 1 -delete
         slot_arg=()
         [[ $REPLICATION == streaming ]] && slot_arg=(--slot="$SLOT")
         runuser -u postgres -- pg_basebackup -d "$conn" -D "$PGDATA" -X stream --checkpoint=fast "${slot_arg[@]}"
         runuser -u postgres -- touch "$PGDATA/standby.signal"
         changed "pg_basebackup from ${PEER_IP}"
-        systemctl start "postgresql@${CLUSTER}"
-    elif [[ $CHANGED_conf == 1 ]]; then
-        systemctl restart "postgresql@${CLUSTER}"
-        changed "restarted postgresql@${CLUSTER}"
-    else
-        ensure_running "postgresql@${CLUSTER}" 0
-        if [[ $CHANGED_hba == 1 ]]; then systemctl reload "postgresql@${CLUSTER}"; fi
     fi
+    apply_config
+    # Slots this host kept from its time as primary would hold WAL for nobody.
+    stale=$(psql_admin -c "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'crosscloud\_%' AND NOT active")
+    for slot in $stale; do
+        psql_admin -c "SELECT pg_drop_replication_slot('${slot}')" >/dev/null
+        changed "dropped stale slot ${slot}"
+    done
 fi
 log "status: ${ROLE} ready"

@@ -1,0 +1,29 @@
+#!/bin/bash
+# ExecStartPre of postgresql@ on both database hosts: a host that believes it is a primary, whose peer
+# has been promoted meanwhile (an unplanned failover while this side was away), starts as a read-only
+# standby instead of a second primary. The next `pulumi up` rejoins it (pg_rewind) or keeps it.
+set -u
+conf=/etc/crosscloud/postgres.env
+[[ -r $conf ]] || exit 0
+# shellcheck source=/dev/null
+source "$conf" # PG_VERSION, PEER_IP
+pgdata=/var/lib/postgresql/${PG_VERSION}/main
+[[ -f $pgdata/PG_VERSION && ! -f $pgdata/standby.signal ]] || exit 0
+ours=$("/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata" "$pgdata" | awk -F': *' '$1 == "Latest checkpoint'"'"'s TimeLineID" {print $2}')
+theirs=""
+# Bounded: the peer may be coming back with this side (the tunnel too). A refused connection means
+# no PostgreSQL runs there, so no promoted primary either: no need to wait.
+for _ in $(seq 10); do
+    if answer=$(psql -w -X -At "host=${PEER_IP} user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=3 dbname=replication replication=true" \
+        -c IDENTIFY_SYSTEM 2>&1); then
+        theirs=$(cut -d'|' -f2 <<<"$answer")
+        break
+    fi
+    grep -q "Connection refused" <<<"$answer" && break
+    sleep 2
+done
+if [[ -n $theirs && -n $ours && $theirs -gt $ours ]]; then
+    echo "crosscloud boot-fence: the peer ${PEER_IP} was promoted (timeline ${theirs} > ${ours}): starting as a read-only standby" >&2
+    touch "$pgdata/standby.signal" "$pgdata/crosscloud.fenced"
+fi
+exit 0
