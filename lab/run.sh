@@ -20,7 +20,7 @@ bash lab/infra/up.sh
 if [[ $mode != up ]]; then
   trap 'bash lab/infra/down.sh' EXIT
 fi
-again=(); [[ $mode == test ]] && again=(--again)
+again=(); [[ $mode == test ]] && again=(--again --switchover)
 ip netns exec crosscloud-lab node -r ts-node/register/transpile-only lab/harness/main.ts "${again[@]}"
 if [[ $mode == up ]]; then
   echo "lab: running. npm run lab -- shell aws-database   |   npm run lab -- down"

@@ -58,9 +58,9 @@ async function main(): Promise<void> {
 
     const key = adminKey();
     const stack = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "stack.json"), "utf8"));
-    const up = async (cloud: LabCloud) =>
+    const up = async (cloud: LabCloud, overrides: Record<string, unknown> = {}) =>
         runProgram({
-            config: { ...stack, "crosscloud:sshPublicKey": key.public, "crosscloud:sshPrivateKey": key.private },
+            config: { ...stack, ...overrides, "crosscloud:sshPublicKey": key.public, "crosscloud:sshPrivateKey": key.private },
             secretKeys: ["crosscloud:sshPrivateKey"],
             stack: "lab",
             newResource: cloud.newResource,
@@ -152,6 +152,10 @@ async function main(): Promise<void> {
             return `all ${again.commands.length} commands ran again and reported 0 changes`;
         });
 
+    if (process.argv.includes("--switchover")) {
+        await switchoverRoundTrip(step, up, outputs);
+    }
+
     console.log("\nSummary");
     for (const c of cloud.commands) {
         console.log(`  ${(c.durationMs / 1000).toFixed(1).padStart(7)} s  command ${c.name}`);
@@ -160,6 +164,89 @@ async function main(): Promise<void> {
         console.log(`  ${s.seconds.toFixed(1).padStart(7)} s  ${s.name}`);
     }
     console.log(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(7)} s  total (lab up not included)`);
+}
+
+type StepFn = (name: string, body: () => Promise<string>) => Promise<void>;
+type UpFn = (cloud: LabCloud, overrides?: Record<string, unknown>) => Promise<{ outputs: Record<string, any> }>;
+
+/**
+ * AWS -> Azure -> AWS under a write load whose client counts its commits: after each move every
+ * commit the client saw must be on the new primary, the write gap is measured, and replication must
+ * stream the other way.
+ */
+async function switchoverRoundTrip(step: StepFn, up: UpFn, first: Record<string, any>): Promise<void> {
+    const client = "aws-gateway"; // reaches both database hosts (directly and through the tunnel)
+    const ips: Record<string, string> = { aws: first.primaryPrivateIp, azure: first.standbyPrivateIp };
+    const password = new URL(first.primaryConnectionString).password;
+    await psql("aws-database", "CREATE TABLE IF NOT EXISTS load_check (id bigint PRIMARY KEY, at timestamptz DEFAULT now())");
+    await labctl(["shell", client, "bash -c 'umask 077; cat > /run/load.env'"], `PGPASSWORD=${password}\n`);
+    await labctl(
+        ["shell", client, "bash -s"],
+        fs
+            .readFileSync(path.join(__dirname, "..", "load", "client.sh"), "utf8")
+            .replace(/^/, "cat > /usr/local/bin/lab-load-client <<'LOAD'\n") + "LOAD\nchmod 755 /usr/local/bin/lab-load-client\n",
+    );
+    const committed = async () =>
+        (await shell(client, "cat /var/log/load.committed"))
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => line.split(" "))
+            .map(([id, at, host]) => ({ id: Number(id), at: Number(at), host }));
+
+    for (const [round, target] of (["azure", "aws"] as const).entries()) {
+        const firstId = (round + 1) * 1_000_000;
+        const source = target === "azure" ? "aws" : "azure";
+        await step(`switchover ${source} -> ${target} under load, zero committed transactions lost`, async () => {
+            await shell(client, "rm -f /run/load.stop /var/log/load.committed");
+            await shell(client, `setsid nohup lab-load-client ${ips[source]} ${ips[target]} ${firstId} >/dev/null 2>&1 < /dev/null &`);
+            await waitFor("the load client's first commits", 60, async () => (await committed()).length >= 5);
+            const moveStarted = Date.now() / 1000;
+            const run = await up(new LabCloud(() => undefined), { "crosscloud:primary": target });
+            const moveEnded = Date.now() / 1000;
+            if (run.outputs.primary !== target) {
+                throw new Error(`the primary output says ${run.outputs.primary}`);
+            }
+            await waitFor(`commits on the new primary (${target})`, 60, async () =>
+                (await committed()).some((c) => c.host === ips[target]),
+            );
+            await shell(client, "touch /run/load.stop");
+            await waitFor(
+                "the load client to stop",
+                30,
+                async () => (await shell(client, "pgrep -f lab-load-client || true")).trim() === "",
+            );
+            const commits = await committed();
+            const present = new Set(
+                (await psql(`${target}-database`, `SELECT id FROM load_check WHERE id >= ${firstId} AND id < ${firstId + 1_000_000}`))
+                    .trim()
+                    .split("\n")
+                    .filter(Boolean)
+                    .map(Number),
+            );
+            const lost = commits.filter((c) => !present.has(c.id));
+            if (lost.length > 0) {
+                throw new Error(
+                    `${lost.length} committed transactions are missing on the new primary: ids ${lost
+                        .slice(0, 10)
+                        .map((c) => c.id)
+                        .join(", ")}`,
+                );
+            }
+            // The write-unavailability window: the longest gap between two commits during the move.
+            const during = commits.filter((c) => c.at >= moveStarted - 5 && c.at <= moveEnded + 60);
+            let gap = 0;
+            for (let i = 1; i < during.length; i++) {
+                gap = Math.max(gap, during[i].at - during[i - 1].at);
+            }
+            const streaming = (await psql(`${target}-database`, "SELECT application_name, state FROM pg_stat_replication")).trim();
+            if (!streaming.includes(`${source}|streaming`)) {
+                throw new Error(`replication does not stream from ${target} to ${source}: ${streaming || "(no walsender)"}`);
+            }
+            const inDoubt = present.size - commits.length;
+            return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s; pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}`;
+        });
+    }
 }
 
 main().then(
