@@ -4,7 +4,7 @@
 import { AwsSite } from "./components/awsSite";
 import { AzureSite } from "./components/azureSite";
 import { OpenswanTunnel } from "./components/openswanTunnel";
-import { PostgresReplicaPair } from "./components/postgresReplicaPair";
+import { PostgresReplicaPair, sshHostOutput } from "./components/postgresReplicaPair";
 import { loadConfig } from "./config";
 
 const config = loadConfig();
@@ -89,3 +89,8 @@ export const azureResources = {
     dataDiskId: azure.dataDiskId,
 };
 export const ipsecConfs = tunnel.ipsecConfs;
+/** SSH coordinates of the database hosts with their pinned host keys: what `npm run failover` needs. */
+export const databaseHosts = {
+    aws: sshHostOutput(aws.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
+    azure: sshHostOutput(azure.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
+};

@@ -15,7 +15,7 @@ import {
     slotName,
 } from "../scripts/postgres";
 import { HostFile, HostScript, hostTemplate } from "../scripts/render";
-import { DatabaseHost } from "./hosts";
+import { DatabaseHost, SshHost } from "./hosts";
 import { hostStep, stepStatus } from "./hostStep";
 import { hostCidr } from "./network";
 import {
@@ -237,6 +237,35 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             status: this.status,
         });
     }
+}
+
+/** A database host's SSH coordinates as plain values (the `databaseHosts` output, for `npm run failover`). */
+export interface SshHostOutput {
+    address: string;
+    user: string;
+    hostKey: string;
+    via?: SshHostOutput;
+}
+
+/** Resolves a host's SSH coordinates (no secret in them). */
+export function sshHostOutput(host: SshHost): pulumi.Output<SshHostOutput> {
+    return pulumi
+        .all([host.address, host.hostPublicKey, host.via ? sshHostOutput(host.via) : undefined])
+        .apply(([address, hostKey, via]) => ({
+            address,
+            user: host.user,
+            hostKey,
+            ...(via ? { via } : {}),
+        }));
+}
+
+/** The unplanned-failover step (`npm run failover`): promote this standby now. */
+export function promoteScript(version: number): HostScript {
+    return {
+        title: "unplanned failover: promote this standby now",
+        body: "postgres-promote.sh",
+        vars: { PG_VERSION: version, REPLAY_TIMEOUT: 30 },
+    };
 }
 
 interface PostgresSecrets {

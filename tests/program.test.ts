@@ -1,5 +1,9 @@
 // The real index.ts under Pulumi mocks: the exact graph, rules, routes, secrets and rendered files.
 import * as assert from "assert";
+import { execFileSync } from "child_process";
+import { SshHostOutput, promoteScript } from "../components/postgresReplicaPair";
+import { connectionFor } from "../scripts/failover";
+import { renderHostScript } from "../scripts/render";
 import { DEFAULT_CLOUD, cloudCalls, cloudResources, mockKeyPair } from "./cloudMocks";
 import { assertGolden, countsByType, filesInScript, named, ofType } from "./inspect";
 import { ProgramRun, runProgram } from "./programRunner";
@@ -739,5 +743,49 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
                 err.message ===
                 `Invalid stack configuration:\n- crosscloud:primary "gcp" is not a site: use "aws" or "azure" (changing it runs a switchover on the next pulumi up).`,
         );
+    });
+});
+
+describe("unplanned failover (npm run failover)", function () {
+    let r: ProgramRun;
+    before(async function () {
+        r = await run(DEV_STACK);
+    });
+
+    it("exports each database host's SSH coordinates with its pinned key and jump host", function () {
+        const hostKey = (name: string) => named(r, name).state.publicKeyOpenssh.trim();
+        assert.deepStrictEqual((r.outputs.databaseHosts as Record<string, unknown>).azure, {
+            address: "10.20.1.10",
+            user: "azureuser",
+            hostKey: hostKey("azure-database-host-key"),
+            via: { address: "203.0.113.10", user: "azureuser", hostKey: hostKey("azure-gateway-host-key") },
+            postgresVersion: 16,
+        });
+        assert.ok(!r.secretOutputs.includes("databaseHosts.azure"));
+    });
+
+    it("connects through the pinned jump host and sends the promote step on stdin", function () {
+        const hosts = r.outputs.databaseHosts as Record<string, SshHostOutput>;
+        const c = connectionFor(hosts.aws, "KEY");
+        assert.deepStrictEqual(c, {
+            host: "10.10.1.10",
+            user: "ubuntu",
+            hostKey: hosts.aws.hostKey,
+            privateKey: "KEY",
+            dialErrorLimit: 3,
+            perDialTimeout: 15,
+            proxy: {
+                host: "198.51.100.10",
+                user: "ubuntu",
+                hostKey: hosts.aws.via!.hostKey,
+                privateKey: "KEY",
+                dialErrorLimit: 3,
+                perDialTimeout: 15,
+            },
+        });
+        const script = renderHostScript(promoteScript(16));
+        assert.match(script, /^readonly PG_VERSION='16'$/m);
+        assert.match(script, /SELECT pg_promote\(true, 60\)/);
+        execFileSync("bash", ["-n"], { input: script });
     });
 });

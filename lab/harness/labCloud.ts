@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { cloudResources } from "../../tests/cloudMocks";
 import { ResourceBehaviour } from "../../tests/programRunner";
-import { CommandResult, ConnectionLike, runRemoteCommand } from "./sshCommand";
+import { CommandResult, ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
 
 const REPO = path.resolve(__dirname, "../..");
 export const LAB_DIR = path.join(REPO, ".lab");
