@@ -51,11 +51,7 @@ function validateInbound(check: (rule: Inbound, report: ReportViolation) => void
                     subject: "This rule",
                     protocol,
                     ports: awsPorts(protocol, rule.fromPort, rule.toPort),
-                    sources: [
-                        ...(rule.cidrBlocks ?? []),
-                        ...(rule.ipv6CidrBlocks ?? []),
-                        ...(rule.prefixListIds ?? []).map((p) => `prefix list ${p}`),
-                    ],
+                    sources: awsRuleSources(rule),
                 },
                 report,
             );
@@ -68,11 +64,7 @@ function validateInbound(check: (rule: Inbound, report: ReportViolation) => void
                         subject: `Inline ingress rule ${i}`,
                         protocol,
                         ports: awsPorts(protocol, rule.fromPort, rule.toPort),
-                        sources: [
-                            ...(rule.cidrBlocks ?? []),
-                            ...(rule.ipv6CidrBlocks ?? []),
-                            ...(rule.prefixListIds ?? []).map((p) => `prefix list ${p}`),
-                        ],
+                        sources: awsRuleSources(rule),
                     },
                     report,
                 );
@@ -351,3 +343,8 @@ export const mandatoryPolicies: ResourceValidationPolicy[] = [
 export const advisoryPolicies: ResourceValidationPolicy[] = [azureEncryptionAtHost, vmSizesInRange, diskSizesInRange];
 
 export const policies: ResourceValidationPolicy[] = [...mandatoryPolicies, ...advisoryPolicies];
+
+/** The sources of an EC2 security group rule (inline or standalone), prefix lists named as such. */
+function awsRuleSources(rule: { cidrBlocks?: string[]; ipv6CidrBlocks?: string[]; prefixListIds?: string[] }): string[] {
+    return [...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? []), ...(rule.prefixListIds ?? []).map((p) => `prefix list ${p}`)];
+}
