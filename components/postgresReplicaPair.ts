@@ -190,7 +190,10 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
         );
-        const fencedAt = fence.stdout.apply((out) => /^crosscloud: fenced-at: (\S+)$/m.exec(out ?? "")?.[1] ?? "none");
+        // Only an LSN (or "none") may reach the next script, which puts it in SQL.
+        const fencedAt = fence.stdout.apply(
+            (out) => /^crosscloud: fenced-at: ([0-9A-F]{1,8}\/[0-9A-F]{1,8})$/m.exec(out ?? "")?.[1] ?? "none",
+        );
         const primaryStep = hostStep(
             `${name}-${args.primary.site}-node`,
             { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode, fencedAt) },
@@ -323,6 +326,21 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             mode: "644",
             owner: "root:root",
             content: hostTemplate("wal-archive-prune.timer"),
+            flag: "units",
+        },
+        // At boot, a primary whose peer was promoted meanwhile starts as a read-only standby.
+        helper("boot-fence", "boot-fence.sh"),
+        {
+            path: "/etc/crosscloud/postgres.env",
+            mode: "644",
+            owner: "root:root",
+            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\n`,
+        },
+        {
+            path: "/etc/systemd/system/postgresql@.service.d/crosscloud-boot-fence.conf",
+            mode: "644",
+            owner: "root:root",
+            content: `# Managed by crosscloud (Pulumi).\n[Service]\nExecStartPre=${HELPER_DIR}/boot-fence\n`,
             flag: "units",
         },
     ];

@@ -10,8 +10,12 @@ export type ReplicationMode = (typeof REPLICATION_MODES)[number];
 export const SYNCHRONOUS_LEVELS = ["off", "remote_write", "on", "remote_apply"] as const;
 export type SynchronousLevel = (typeof SYNCHRONOUS_LEVELS)[number];
 
-/** PostgreSQL major versions with packages for Ubuntu 24.04 (16 from Ubuntu, the others from PGDG). */
-export const POSTGRES_VERSIONS = [14, 15, 16, 17, 18] as const;
+/**
+ * PostgreSQL major versions with packages for Ubuntu 24.04 (16 from Ubuntu, the others from PGDG).
+ * 15 at least: the rejoin after a switchover needs pg_rewind --config-file (Debian keeps the config
+ * outside PGDATA).
+ */
+export const POSTGRES_VERSIONS = [15, 16, 17, 18] as const;
 
 /** `"a", "b" or "c"` */
 function oneOf(values: readonly (string | number)[]): string {

@@ -67,7 +67,9 @@ export function renderPostgresConf(node: PostgresNode): string {
             : "synchronous_standby_names = ''\nsynchronous_commit = on",
     ];
     if (node.role === "standby") {
-        lines.push("# Standby of the primary at " + node.peerIp + ".", "recovery_target_timeline = 'latest'");
+        // recovery_target_timeline is left at its default, 'latest': a restart-only setting that the
+        // primary lacked would make every promotion restart the new primary.
+        lines.push(`# Standby of the primary at ${node.peerIp}.`);
         if (node.replication === "streaming") {
             lines.push(
                 `primary_conninfo = 'host=${node.peerIp} port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require application_name=${node.name}'`,

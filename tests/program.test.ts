@@ -609,7 +609,7 @@ describe("bad configuration is refused before anything is created", function () 
         [
             "an unsupported version",
             { "crosscloud:postgresVersion": "13" },
-            `crosscloud:postgresVersion "13" is not supported: use 14, 15, 16, 17 or 18.`,
+            `crosscloud:postgresVersion "13" is not supported: use 15, 16, 17 or 18.`,
         ],
         [
             "an unknown synchronous level",

@@ -178,7 +178,10 @@ async function switchoverRoundTrip(step: StepFn, up: UpFn, first: Record<string,
     const client = "aws-gateway"; // reaches both database hosts (directly and through the tunnel)
     const ips: Record<string, string> = { aws: first.primaryPrivateIp, azure: first.standbyPrivateIp };
     const password = new URL(first.primaryConnectionString).password;
-    await psql("aws-database", "CREATE TABLE IF NOT EXISTS load_check (id bigint PRIMARY KEY, at timestamptz DEFAULT now())");
+    await psql(
+        "aws-database",
+        "CREATE TABLE IF NOT EXISTS load_check (id bigint PRIMARY KEY, at timestamptz DEFAULT now()); GRANT SELECT, INSERT ON load_check TO crosscloud_admin",
+    );
     await labctl(["shell", client, "bash -c 'umask 077; cat > /run/load.env'"], `PGPASSWORD=${password}\n`);
     await labctl(
         ["shell", client, "bash -s"],

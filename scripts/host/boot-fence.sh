@@ -22,7 +22,13 @@ for _ in $(seq 10); do
     grep -q "Connection refused" <<<"$answer" && break
     sleep 2
 done
-if [[ -n $theirs && -n $ours && $theirs -gt $ours ]]; then
+# The checkpoint's timeline lags a promotion until the next checkpoint: also require that the peer
+# really is a primary now, or a freshly promoted primary could fence itself against its standby.
+peer_is_primary() {
+    [[ $(psql -w -X -At "host=${PEER_IP} user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=3 dbname=postgres" \
+        -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]
+}
+if [[ -n $theirs && -n $ours && $theirs -gt $ours ]] && peer_is_primary; then
     echo "crosscloud boot-fence: the peer ${PEER_IP} was promoted (timeline ${theirs} > ${ours}): starting as a read-only standby" >&2
     touch "$pgdata/standby.signal" "$pgdata/crosscloud.fenced"
 fi

@@ -15,8 +15,10 @@ readonly UNIT="postgresql@${PG_VERSION}-main"
 prepare_data_disk() {
     local device=$1 mountpoint=/var/lib/postgresql uuid line
     wait_until 300 test -b "$device" || die "data disk $device did not appear within 300 s: check the volume/disk attachment"
-    if ! blkid -p "$device" >/dev/null 2>&1; then
-        # blkid found no signature at all: a new, empty disk. Anything else is never formatted.
+    local probe=0
+    blkid -p "$device" >/dev/null 2>&1 || probe=$?
+    if ((probe == 2)); then
+        # blkid found no signature at all (exit 2): a new, empty disk. Anything else is never formatted.
         mkfs.ext4 -q -L pgdata "$device"
         changed "formatted $device"
     fi
@@ -74,6 +76,7 @@ is_standby() { [[ -f $PGDATA/standby.signal ]]; }
 running() { systemctl is-active --quiet "$UNIT"; }
 ready() { runuser -u postgres -- pg_isready -q; }
 in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
+peer_sql() { runuser -u postgres -- psql -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" -c "$1" 2>/dev/null; }
 control() { runuser -u postgres -- "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
 
 # Config changes are reloaded; PostgreSQL itself says (pending_restart) when one needs a restart.
@@ -99,15 +102,27 @@ apply_config() {
 
 # --- primary
 if [[ $ROLE == primary ]]; then
-    if running && ready && in_recovery; then
+    if is_standby && [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(peer_sql "SELECT pg_is_in_recovery()") == t ]]; then
+        # Fenced by a switchover that then stopped before promoting the peer: the rollback. This host
+        # still has the newest WAL, and the peer is a standby: take the primary role back.
+        rm -f "$PGDATA/standby.signal" "$PGDATA/crosscloud.fenced"
+        changed "unfenced: this host stays the primary"
+    fi
+    if is_standby; then
+        if ! running; then
+            systemctl start "$UNIT"
+        fi
+        wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"
         # A switchover: this standby becomes the primary. The config already on disk is the
         # primary's, but it is not reloaded before the promotion, so streaming goes on meanwhile.
-        [[ $FENCED_LSN != none ]] ||
+        [[ $FENCED_LSN =~ ^[0-9A-F]+/[0-9A-F]+$ ]] ||
             die "this host is a standby and the fence step stopped no primary on ${PEER_IP}: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'"
         caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() > '${FENCED_LSN}'::pg_lsn") == t ]]; }
         if ! wait_until "$CATCHUP_TIMEOUT" caught_up; then
             die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} ended at ${FENCED_LSN}, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
         fi
+        [[ $(peer_sql "SELECT pg_is_in_recovery()") != f ]] ||
+            die "the old primary on ${PEER_IP} runs as a primary again: no promotion (two primaries); run pulumi up again to fence it"
         log "replayed past ${FENCED_LSN}, the old primary's shutdown checkpoint: promoting"
         [[ $(psql_admin -c "SELECT pg_promote(true, 60)") == t ]] || die "pg_promote did not finish within 60 s"
         rm -f "$PGDATA/crosscloud.fenced"
@@ -115,11 +130,14 @@ if [[ $ROLE == primary ]]; then
     fi
     apply_config
     ensure_role() { # NAME ATTRIBUTES VERIFIER
-        if [[ $(psql_admin -c "SELECT count(*) FROM pg_roles WHERE rolname = '$1'") == 0 ]]; then
+        local count differs
+        count=$(psql_admin -c "SELECT count(*) FROM pg_roles WHERE rolname = '$1'")
+        if [[ $count == 0 ]]; then
             psql_admin -c "CREATE ROLE $1 WITH $2"
             changed "created role $1"
         fi
-        if [[ $(psql_admin <<<"SELECT rolpassword IS DISTINCT FROM '$3' FROM pg_authid WHERE rolname = '$1'") == t ]]; then
+        differs=$(psql_admin <<<"SELECT rolpassword IS DISTINCT FROM '$3' FROM pg_authid WHERE rolname = '$1'")
+        if [[ $differs == t ]]; then
             psql_admin <<<"ALTER ROLE $1 WITH $2 PASSWORD '$3'"
             changed "set the password of role $1"
         fi
@@ -134,7 +152,8 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
 SQL
     if [[ $REPLICATION == streaming && $(psql_admin -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}'") == 0 ]]; then
-        psql_admin -c "SELECT pg_create_physical_replication_slot('${SLOT}')" >/dev/null
+        # Reserve WAL from the moment the slot exists, not from the standby's first connection.
+        psql_admin -c "SELECT pg_create_physical_replication_slot('${SLOT}', true)" >/dev/null
         changed "created replication slot ${SLOT}"
     fi
 fi
@@ -146,7 +165,7 @@ if [[ $ROLE == standby ]]; then
     # walreceiver set it themselves).
     primary_id=$(runuser -u postgres -- psql -w -X -At "${conn} dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1) ||
         die "cannot reach the primary ${PEER_IP}:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password"
-    local_id=$(control "Database system identifier")
+    local_id=$(control "Database system identifier" || true) # empty after an interrupted base backup
     if [[ $local_id == "$primary_id" ]] && { ! is_standby || [[ -f $PGDATA/crosscloud.fenced ]]; }; then
         # The old primary of this same cluster (fenced by a switchover, or left behind by a failover):
         # rewind whatever it wrote after the new primary's fork, then follow the new primary.
