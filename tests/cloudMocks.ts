@@ -30,8 +30,11 @@ export function mockPassword(name: string, length: number): string {
     return Array.from({ length }, (_, i) => alphabet[bytes[i % bytes.length] % alphabet.length]).join("");
 }
 
-/** Real ED25519 keys in OpenSSH format, one per resource name for the life of the process. */
-const generatedKeys = new Map<string, { private: string; public: string }>();
+/**
+ * Real ED25519 keys in OpenSSH format, one per resource name for the life of the process, or of the
+ * lab (which keeps them in a file, as the engine keeps them in the stack's state).
+ */
+export const generatedKeys = new Map<string, { private: string; public: string }>();
 export function mockKeyPair(name: string): { private: string; public: string } {
     let pair = generatedKeys.get(name);
     if (!pair) {

@@ -5,13 +5,14 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { cloudResources } from "../../tests/cloudMocks";
+import { cloudResources, generatedKeys } from "../../tests/cloudMocks";
 import { ResourceBehaviour } from "../../tests/programRunner";
 import { CommandResult, ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
 
 const REPO = path.resolve(__dirname, "../..");
 export const LAB_DIR = path.join(REPO, ".lab");
 const CTL = path.join(REPO, "lab/infra/ctl.sh");
+const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
 
 /** Public addresses the clouds hand out in the lab (documentation ranges, routed only inside it). */
 export const LAB_PUBLIC_IPS = { aws: "198.51.100.10", azure: "203.0.113.10" };
@@ -60,6 +61,20 @@ export class LabCloud {
     constructor(private readonly log: (line: string) => void) {
         fs.mkdirSync(path.join(LAB_DIR, "specs"), { recursive: true });
         fs.mkdirSync(path.join(LAB_DIR, "logs", "commands"), { recursive: true });
+        // The keys the program generated (host keys, archive key) live as long as the lab, as they
+        // would live in the stack's state: a later run pins the same host keys.
+        if (fs.existsSync(KEY_STATE)) {
+            for (const [name, pair] of Object.entries(
+                JSON.parse(fs.readFileSync(KEY_STATE, "utf8")) as Record<string, { private: string; public: string }>,
+            )) {
+                generatedKeys.set(name, pair);
+            }
+        }
+    }
+
+    /** Saves the generated keys for later runs against the same lab. */
+    saveState(): void {
+        fs.writeFileSync(KEY_STATE, JSON.stringify(Object.fromEntries(generatedKeys)), { mode: 0o600 });
     }
 
     readonly newResource: ResourceBehaviour = async (r) => {

@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     let outputs: Record<string, any> = {};
     await step("pulumi up (program under mocks, commands over SSH)", async () => {
         const run = await up(cloud);
+        cloud.saveState();
         outputs = run.outputs;
         return `${run.registrations.length} resources, ${cloud.commands.length} commands; tunnel ${outputs.tunnelStatus}, replication ${outputs.replicationStatus}`;
     });
