@@ -218,7 +218,7 @@ async function switchoverRoundTrip(step: StepFn, up: UpFn, first: Record<string,
             await waitFor(
                 "the load client to stop",
                 30,
-                async () => (await shell(client, "pgrep -f lab-load-client || true")).trim() === "",
+                async () => (await shell(client, "pgrep -f lab-load-clien[t] || true")).trim() === "",
             );
             const commits = await committed();
             const present = new Set(
