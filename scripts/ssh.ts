@@ -49,8 +49,17 @@ function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
     return new Promise((resolve, reject) => {
         const client = new Client();
         const timeoutMs = (c.perDialTimeout ?? 15) * 1000;
-        client.once("ready", () => resolve(client));
+        // The whole handshake is bounded, over a jump host's channel too.
+        const timer = setTimeout(() => {
+            client.destroy();
+            reject(new Error(`no SSH handshake with ${c.host} within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        client.once("ready", () => {
+            clearTimeout(timer);
+            resolve(client);
+        });
         client.once("error", (err) => {
+            clearTimeout(timer);
             client.end();
             reject(err);
         });
@@ -67,10 +76,18 @@ function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
     });
 }
 
-function forwardOut(jump: Client, host: string, port: number): Promise<ClientChannel> {
-    return new Promise((resolve, reject) =>
-        jump.forwardOut("127.0.0.1", 0, host, port, (err, channel) => (err ? reject(err) : resolve(channel))),
-    );
+/** Opens a TCP channel through the jump host; bounded, like the rest of the dial, by perDialTimeout. */
+function forwardOut(jump: Client, host: string, port: number, timeoutSeconds: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+            () => reject(new Error(`no TCP connection to ${host}:${port} through the jump host within ${timeoutSeconds} s`)),
+            timeoutSeconds * 1000,
+        );
+        jump.forwardOut("127.0.0.1", 0, host, port, (err, channel) => {
+            clearTimeout(timer);
+            return err ? reject(err) : resolve(channel);
+        });
+    });
 }
 
 /** Dials with the provider's retry policy; resolves to a ready client (and the jump client to close). */
@@ -82,7 +99,7 @@ export async function dial(c: ConnectionLike): Promise<{ client: Client; jump?: 
         try {
             if (c.proxy) {
                 jump = await connectOnce(c.proxy);
-                const channel = await forwardOut(jump, c.host, c.port ?? 22);
+                const channel = await forwardOut(jump, c.host, c.port ?? 22, c.perDialTimeout ?? 15);
                 return { client: await connectOnce(c, channel), jump };
             }
             return { client: await connectOnce(c) };
