@@ -21,6 +21,8 @@ mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+# A checkout under /tmp (CI clones there) would be hidden by that tmpfs: bring the repository back.
+case "$REPO/" in /tmp/*) mkdir -p "$REPO" && mount -t hostfs none "$REPO" -o "$REPO" ;; esac
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/netns /run/lab /run/lab/home /run/sshd /run/lock
 mount -t cgroup2 none /sys/fs/cgroup
