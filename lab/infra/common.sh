@@ -2,7 +2,10 @@
 INFRA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$INFRA_DIR/../.." && pwd)
 LAB=$REPO/.lab
-NETNS=crosscloud-lab
+# LAB_NAME lets several labs (one per checkout) run side by side on one machine.
+LAB_SUFFIX=${LAB_NAME:+-$LAB_NAME}
+NETNS=crosscloud-lab$LAB_SUFFIX
+UMID=crosscloud$LAB_SUFFIX
 UML_IP=192.0.2.2
 UML_PIDFILE=$LAB/uml.pid
 CTL_KEY=$LAB/control_key
@@ -16,5 +19,5 @@ uml_alive() {
   [[ -s $UML_PIDFILE ]] || return 1
   local pid; pid=$(cat "$UML_PIDFILE")
   [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' < /proc/$pid/cmdline | grep -q "umid=crosscloud" 
+  tr '\0' ' ' < /proc/$pid/cmdline | grep -q "umid=$UMID "
 }

@@ -35,5 +35,5 @@ if ip netns list | grep -qw "^$NETNS"; then
   ip netns del "$NETNS"
   say "deleted netns $NETNS"
 fi
-rm -rf "$LAB/uml" "$LAB/ctl" "$LAB/disks" "$LAB/specs" "$LAB/generated-keys.json" "$UML_PIDFILE" "$CTL_KEY" "$CTL_KEY.pub" "$CTL_KNOWN_HOSTS"
+rm -rf "$LAB/uml" "$LAB/ctl" "$LAB/disks" "$LAB/specs" "$LAB/generated-keys.json" "$LAB/outputs.json" "$UML_PIDFILE" "$CTL_KEY" "$CTL_KEY.pub" "$CTL_KNOWN_HOSTS"
 say "lab down"

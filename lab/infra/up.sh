@@ -71,7 +71,7 @@ for pub in 198.51.100.0/24 203.0.113.0/24; do ip -n "$NETNS" route add "$pub" vi
 setsid ip netns exec "$NETNS" /usr/bin/linux.uml \
   mem="$UML_MEM" root=/dev/root rootfstype=hostfs rootflags=/ ro \
   init="$INFRA_DIR/uml/init.sh" con=null con0=null,fd:1 ssl=null \
-  umid=crosscloud uml_dir="$LAB/uml" eth0=tuntap,tap0 "${ubd_args[@]}" \
+  umid="$UMID" uml_dir="$LAB/uml" eth0=tuntap,tap0 "${ubd_args[@]}" \
   </dev/null >>"$LAB/uml-console.log" 2>&1 &
 echo $! > "$UML_PIDFILE"
 

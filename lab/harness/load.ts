@@ -1,0 +1,109 @@
+// The lab's write load: lab/load/client.sh on the AWS gateway (it reaches both database hosts,
+// directly and through the tunnel), one INSERT per connection, logging every commit the server
+// confirmed. Scenarios start it, stop it, and compare what it counted with what a server holds.
+import * as fs from "fs";
+import * as path from "path";
+import { labctl } from "./labCloud";
+import { Lab, psql, shell, Site, waitFor } from "./lab";
+
+export interface Commit {
+    id: number;
+    at: number;
+    host: string;
+}
+
+export class LoadClient {
+    static readonly host = "aws-gateway";
+    private installed = false;
+    private firstId = 0;
+
+    constructor(private readonly lab: Lab) {}
+
+    private async install(): Promise<void> {
+        if (this.installed) {
+            return;
+        }
+        const password = new URL(this.lab.outputs.primaryConnectionString).password;
+        await psql(
+            `${this.lab.primary}-database`,
+            "CREATE TABLE IF NOT EXISTS load_check (id bigint PRIMARY KEY, at timestamptz DEFAULT now()); GRANT SELECT, INSERT ON load_check TO crosscloud_admin",
+        );
+        await shell(LoadClient.host, "bash -c 'umask 077; cat > /run/load.env'", `PGPASSWORD=${password}\n`);
+        const script = fs.readFileSync(path.join(__dirname, "..", "load", "client.sh"), "utf8");
+        await labctl(
+            ["shell", LoadClient.host, "bash -s"],
+            `cat > /usr/local/bin/lab-load-client <<'LOAD'\n${script}LOAD\nchmod 755 /usr/local/bin/lab-load-client\n`,
+        );
+        this.installed = true;
+    }
+
+    /** Starts writing (ids from a fresh block of a million) and waits for the first commits. */
+    async start(): Promise<void> {
+        await this.install();
+        this.firstId = Number(BigInt(Date.now()) % 1_000_000n) * 1_000_000 + 1_000_000;
+        const ips = this.lab.databaseIps;
+        const primary = this.lab.primary;
+        await shell(LoadClient.host, "rm -f /run/load.stop /var/log/load.committed");
+        await shell(
+            LoadClient.host,
+            `setsid nohup lab-load-client ${ips[primary]} ${ips[primary === "aws" ? "azure" : "aws"]} ${this.firstId} >/dev/null 2>&1 < /dev/null &`,
+        );
+        await waitFor("the load client's first commits", 60, async () => (await this.commits()).length >= 5);
+    }
+
+    /** Every commit the client has counted so far. */
+    async commits(): Promise<Commit[]> {
+        return (await shell(LoadClient.host, "cat /var/log/load.committed"))
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => line.split(" "))
+            .map(([id, at, host]) => ({ id: Number(id), at: Number(at), host }));
+    }
+
+    async stop(): Promise<Commit[]> {
+        await shell(LoadClient.host, "touch /run/load.stop");
+        await waitFor(
+            "the load client to stop",
+            30,
+            async () => (await shell(LoadClient.host, "pgrep -f lab-load-clien[t] || true")).trim() === "",
+        );
+        return this.commits();
+    }
+
+    /** Ids of this run's rows present on a site's database. */
+    async rowsOn(site: Site): Promise<Set<number>> {
+        return new Set(
+            (await psql(`${site}-database`, `SELECT id FROM load_check WHERE id >= ${this.firstId} AND id < ${this.firstId + 1_000_000}`))
+                .trim()
+                .split("\n")
+                .filter(Boolean)
+                .map(Number),
+        );
+    }
+
+    /** Fails naming the missing ids when a commit the client counted is not on `site`. */
+    async assertNoneLost(site: Site, commits: Commit[]): Promise<{ present: number; inDoubt: number }> {
+        const present = await this.rowsOn(site);
+        const lost = commits.filter((c) => !present.has(c.id));
+        if (lost.length > 0) {
+            throw new Error(
+                `${lost.length} committed transactions are missing on ${site}: ids ${lost
+                    .slice(0, 10)
+                    .map((c) => c.id)
+                    .join(", ")}`,
+            );
+        }
+        return { present: present.size, inDoubt: present.size - commits.length };
+    }
+
+    /** The longest gap between two consecutive commits within [from, to] (epoch seconds). */
+    static longestGap(commits: Commit[], from: number, to: number): number {
+        const during = commits.filter((c) => c.at >= from && c.at <= to);
+        let gap = 0;
+        for (let i = 1; i < during.length; i++) {
+            gap = Math.max(gap, during[i].at - during[i - 1].at);
+        }
+        return gap;
+    }
+}

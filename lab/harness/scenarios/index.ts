@@ -1,0 +1,14 @@
+// Every lab scenario by the name `npm run lab -- run NAME...` and lab/harness/main.ts know it.
+// `npm test` runs TEST_SCENARIOS in this order on one lab.
+import { Lab } from "../lab";
+import { idempotency } from "./idempotency";
+import { switchoverRoundTrip } from "./switchover";
+import { validation } from "./validation";
+
+export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
+    validation,
+    idempotency,
+    switchover: switchoverRoundTrip,
+};
+
+export const TEST_SCENARIOS = ["validation", "idempotency", "switchover"];

@@ -1,0 +1,34 @@
+// AWS -> Azure -> AWS under a write load whose client counts its commits: after each move every
+// commit the client saw must be on the new primary, the write gap is measured, and replication must
+// stream the other way.
+import { Lab, peerOf, psql, Site, waitFor } from "../lab";
+import { LoadClient } from "../load";
+
+export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
+    const source = peerOf(target);
+    await lab.step(`switchover ${source} -> ${target} under load, zero committed transactions lost`, async () => {
+        const load = new LoadClient(lab);
+        await load.start();
+        const moveStarted = Date.now() / 1000;
+        const { outputs } = await lab.up({ "crosscloud:primary": target }, () => undefined);
+        const moveEnded = Date.now() / 1000;
+        if (outputs.primary !== target) {
+            throw new Error(`the primary output says ${outputs.primary}`);
+        }
+        const ips = lab.databaseIps;
+        await waitFor(`commits on the new primary (${target})`, 60, async () => (await load.commits()).some((c) => c.host === ips[target]));
+        const commits = await load.stop();
+        const { inDoubt } = await load.assertNoneLost(target, commits);
+        const gap = LoadClient.longestGap(commits, moveStarted - 5, moveEnded + 60);
+        const streaming = (await psql(`${target}-database`, "SELECT application_name, state FROM pg_stat_replication")).trim();
+        if (!streaming.includes(`${source}|streaming`)) {
+            throw new Error(`replication does not stream from ${target} to ${source}: ${streaming || "(no walsender)"}`);
+        }
+        return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s; pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}`;
+    });
+}
+
+export async function switchoverRoundTrip(lab: Lab): Promise<void> {
+    await switchoverTo(lab, "azure");
+    await switchoverTo(lab, "aws");
+}
