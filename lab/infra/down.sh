@@ -31,7 +31,7 @@ elif [[ -s $UML_PIDFILE ]]; then
   if pgrep -g "$pid" -f linux.uml >/dev/null 2>&1; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
 fi
 
-if ip netns list | grep -qw "^$NETNS"; then
+if ip netns list | awk '{print $1}' | grep -qxF "$NETNS"; then
   ip netns del "$NETNS"
   say "deleted netns $NETNS"
 fi

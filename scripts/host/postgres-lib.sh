@@ -27,6 +27,14 @@ promote_now() {
     [[ $promoted == t ]] || die "pg_promote did not finish within 60 s: see the PostgreSQL log"
 }
 
+# Whether the config files on disk are newer than what the server has loaded: a step that wrote them
+# and was interrupted before its reload, or a standby prepared for promotion, gets its reload later.
+config_pending() {
+    local newest
+    newest=$(stat -c %.6Y "/etc/postgresql/${PG_VERSION}/main/conf.d/90-crosscloud.conf" "/etc/postgresql/${PG_VERSION}/main/pg_hba.conf" 2>/dev/null | sort -n | tail -n1)
+    [[ -n $newest && $(psql_admin -c "SELECT pg_conf_load_time() < to_timestamp(${newest})") == t ]]
+}
+
 # Reloads the configuration and waits (bounded) until the server has read it.
 reload_config() {
     local loaded

@@ -71,7 +71,7 @@ apply_config() {
     if ! running; then
         systemctl start "$UNIT"
         changed "started ${UNIT}"
-    elif [[ $CHANGED_conf == 1 || $CHANGED_hba == 1 ]]; then
+    elif [[ $CHANGED_conf == 1 || $CHANGED_hba == 1 ]] || config_pending; then
         reload_config
     fi
     wait_ready

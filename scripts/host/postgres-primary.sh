@@ -19,7 +19,10 @@ if [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; then
     promote_now
     rm -f "$PGDATA/crosscloud.fenced"
     changed "promoted to primary"
-    # The primary's settings, installed by the node step, take effect now.
+fi
+# The primary's settings, installed by the node step while this host was a standby, take effect now
+# (also after an interruption between the promotion and this reload).
+if config_pending; then
     reload_config
 fi
 

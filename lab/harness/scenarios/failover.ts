@@ -33,8 +33,8 @@ export async function unplannedFailover(lab: Lab): Promise<void> {
 
     await lab.step(`unplanned failover: ${lost}-database loses power under load, npm run failover promotes ${survivor}`, async () => {
         await load.start();
-        crashedAt = Date.now() / 1000;
         await labctl(["host-crash", `${lost}-database`]);
+        crashedAt = Date.now() / 1000; // every process of the host is gone by now
         const hostsFile = path.join(LAB_DIR, "failover-hosts.json");
         fs.writeFileSync(hostsFile, JSON.stringify(lab.outputs.databaseHosts, null, 2));
         const report = await runFailover(survivor, hostsFile, path.join(LAB_DIR, "admin_key"));
@@ -49,8 +49,8 @@ export async function unplannedFailover(lab: Lab): Promise<void> {
             (await load.commits()).some((c) => c.host === ips[survivor] && c.at > crashedAt),
         );
         const commits = await load.commits();
-        const before = commits.filter((c) => c.at <= crashedAt);
-        const resumed = commits.find((c) => c.at > crashedAt)!;
+        const before = commits.filter((c) => c.host === ips[lost]);
+        const resumed = commits.find((c) => c.host === ips[survivor] && c.at > crashedAt)!;
         const present = await load.rowsOn(survivor);
         const lostRows = before.filter((c) => !present.has(c.id));
         // Asynchronous replication loses at most what the standby had not replayed: every commit the
@@ -66,9 +66,10 @@ export async function unplannedFailover(lab: Lab): Promise<void> {
         }
         const line = report
             .split("\n")
-            .find((l) => l.startsWith("crosscloud: last received WAL"))!
-            .replace("crosscloud: ", "");
-        return `${before.length} commits before the power cut, ${lostRows.length} lost (RPO; all after the last replayed commit); npm run failover promoted ${survivor} ${promotedAfter.toFixed(1)} s after the cut; first write on ${survivor} ${(resumed.at - crashedAt).toFixed(1)} s after it; reported: ${line}`;
+            .filter((l) => /^crosscloud: (last received WAL|changed: promoted)/.test(l))
+            .map((l) => l.replace("crosscloud: ", ""))
+            .join("; ");
+        return `${before.length} commits before the power cut, ${lostRows.length} lost (RPO; all after the last replayed commit); npm run failover returned ${promotedAfter.toFixed(1)} s after the cut; first write on ${survivor} ${(resumed.at - crashedAt).toFixed(1)} s after it; reported: ${line}`;
     });
 
     await lab.step(`the old primary ${lost}-database powers on read-only (boot fence)`, async () => {

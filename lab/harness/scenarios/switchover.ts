@@ -4,6 +4,12 @@
 import { Lab, peerOf, psql, Site, waitFor } from "../lab";
 import { LoadClient } from "../load";
 
+/**
+ * The write outage the issue asks of the lab. Printed, not asserted: on a shared 2-core machine a
+ * neighbour's load stretches every step in the one-CPU UML (see README, "The lab").
+ */
+const OUTAGE_TARGET_SECONDS = 10;
+
 export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
     const source = peerOf(target);
     await lab.step(`switchover ${source} -> ${target} under load, zero committed transactions lost`, async () => {
@@ -28,7 +34,7 @@ export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
             .filter((c) => c.name.startsWith("postgres-"))
             .map((c) => `${c.name.replace("postgres-", "")} ${(c.startedMs / 1000).toFixed(0)}+${(c.durationMs / 1000).toFixed(0)} s`)
             .join(", ");
-        return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s; pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}; steps (start+duration): ${timeline}`;
+        return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s (lab target ≤ ${OUTAGE_TARGET_SECONDS} s: ${gap <= OUTAGE_TARGET_SECONDS ? "met" : "MISSED"}); pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}; steps (start+duration): ${timeline}`;
     });
 }
 
