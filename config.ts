@@ -26,6 +26,29 @@ export interface StackConfig {
     dataDiskSizeGb: number;
     /** Where the primary lives; changing it is a planned switchover. */
     primary: v.PrimarySite;
+    /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
+    source?: SourceConfig;
+}
+
+/** Where an existing AWS environment comes from, as configured (resolved by components/sourceEnvironment.ts). */
+export interface SourceConfig {
+    /** `crosscloud:source*Id`: the environment given by ids. */
+    ids?: v.SourceIds;
+    /** `crosscloud:sourceStack`: a stack (`org/project/stack`) that exports the same ids. */
+    stack?: string;
+    /** `crosscloud:sourcePrimaryHostKey`: the existing primary's SSH host public key, pinned. */
+    primaryHostKey: string;
+    /** `crosscloud:allowPrimaryRestart`: the program may restart PostgreSQL on the existing primary. */
+    allowPrimaryRestart: boolean;
+    /** `crosscloud:awsCidr` when set explicitly: it must then be the existing VPC's range. */
+    awsCidr?: string;
+}
+
+/** The `crosscloud:source*` keys as read, before they are checked. */
+export interface RawSource {
+    ids: v.SourceIds;
+    stack?: string;
+    primaryHostKey?: string;
 }
 
 export const DEFAULTS = {
@@ -43,7 +66,15 @@ export const DEFAULTS = {
 } as const;
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
-export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, sshPrivateKey: string | undefined): string[] {
+export function validateStackConfig(
+    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    sshPrivateKey: string | undefined,
+    source: RawSource = { ids: {} },
+): string[] {
+    return [...validateSiteConfig(raw, sshPrivateKey), ...v.checkSource(source.ids, source.stack, source.primaryHostKey)];
+}
+
+function validateSiteConfig(raw: Omit<StackConfig, "sshPrivateKey" | "source">, sshPrivateKey: string | undefined): string[] {
     return v.problems(
         v.checkSiteCidr("crosscloud:awsCidr", raw.awsCidr),
         v.checkSiteCidr("crosscloud:azureCidr", raw.azureCidr),
@@ -89,10 +120,33 @@ export function loadConfig(): StackConfig {
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
     };
+    const rawSource: RawSource = {
+        ids: Object.fromEntries(
+            (Object.keys(v.SOURCE_ID_KEYS) as v.SourceIdName[])
+                .map((n) => [n, cfg.get(v.SOURCE_ID_KEYS[n].key)])
+                .filter(([, value]) => value !== undefined),
+        ),
+        stack: cfg.get("sourceStack"),
+        primaryHostKey: cfg.get("sourcePrimaryHostKey"),
+    };
     // The key is checked in plain text here and only ever used as a secret Output below.
-    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"));
+    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"), rawSource);
     if (found.length > 0) {
-        throw new pulumi.ResourceError(`Invalid stack configuration:\n- ${found.join("\n- ")}`, undefined, true);
+        throw configError(found);
     }
-    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey") };
+    const existing = rawSource.stack !== undefined || Object.keys(rawSource.ids).length > 0;
+    const source: SourceConfig | undefined = existing
+        ? {
+              ...(rawSource.stack !== undefined ? { stack: rawSource.stack } : { ids: rawSource.ids }),
+              primaryHostKey: rawSource.primaryHostKey!.trim(),
+              allowPrimaryRestart: cfg.getBoolean("allowPrimaryRestart") ?? false,
+              awsCidr: cfg.get("awsCidr"),
+          }
+        : undefined;
+    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey"), ...(source ? { source } : {}) };
+}
+
+/** The one error a bad stack fails with: every problem, one per line. */
+export function configError(found: string[]): pulumi.ResourceError {
+    return new pulumi.ResourceError(`Invalid stack configuration:\n- ${found.join("\n- ")}`, undefined, true);
 }
