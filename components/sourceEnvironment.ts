@@ -109,7 +109,8 @@ export async function resolveExistingAws(
     const ids = fromStack.ids;
     const label = (n: SourceIdName) => idLabel(source, n);
     const found: string[] = [];
-    const notFound = (n: SourceIdName) => (reason: string) => `${label(n)} "${ids[n]}" was not found in ${region}: ${reason}`;
+    const notFound = (n: SourceIdName) => (reason: string) =>
+        `${label(n)} "${ids[n]}" was not found in ${region}${reason ? ` (${reason})` : ""}.`;
     const [vpc, gatewaySubnet, databaseSubnet, instance, routeTable] = await Promise.all([
         lookup(() => aws.ec2.getVpc({ id: ids.vpcId }), notFound("vpcId"), found),
         lookup(() => aws.ec2.getSubnet({ id: ids.gatewaySubnetId }), notFound("gatewaySubnetId"), found),
@@ -124,14 +125,12 @@ export async function resolveExistingAws(
                   found,
               ),
     ]);
-    if (!vpc || !gatewaySubnet || !databaseSubnet || !instance || !routeTable) {
-        throw fail(found);
-    }
+    // Every check whose objects were found runs, so that one error lists every problem.
     for (const [n, subnet] of [
         ["gatewaySubnetId", gatewaySubnet],
         ["databaseSubnetId", databaseSubnet],
     ] as const) {
-        if (subnet.vpcId !== ids.vpcId) {
+        if (vpc && subnet && subnet.vpcId !== ids.vpcId) {
             found.push(`${label(n)} "${ids[n]}" is in ${subnet.vpcId}, not in the VPC ${ids.vpcId} (${label("vpcId")}).`);
         }
     }
@@ -140,31 +139,31 @@ export async function resolveExistingAws(
             `${label("gatewaySubnetId")} and ${label("databaseSubnetId")} are the same subnet: the gateway needs a public subnet, the primary a private one.`,
         );
     }
-    if (routeTable.vpcId !== ids.vpcId) {
+    if (vpc && routeTable && routeTable.vpcId !== ids.vpcId) {
         found.push(`${label("databaseRouteTableId")} "${routeTable.routeTableId}" is in ${routeTable.vpcId}, not in the VPC ${ids.vpcId}.`);
     }
-    if (routeTable.routes.some((r) => r.cidrBlock === peerCidr)) {
+    if (routeTable?.routes.some((r) => r.cidrBlock === peerCidr)) {
         found.push(
             `the route table ${routeTable.routeTableId} of the database subnet already routes ${peerCidr} (crosscloud:azureCidr): the program adds that route itself and never replaces one it did not create; remove it or pick another crosscloud:azureCidr.`,
         );
     }
-    if (instance.subnetId !== ids.databaseSubnetId) {
+    if (instance && instance.subnetId !== ids.databaseSubnetId) {
         found.push(
             `${label("primaryInstanceId")} "${ids.primaryInstanceId}" is in ${instance.subnetId}, not in the database subnet ${ids.databaseSubnetId}.`,
         );
     }
-    if (instance.instanceState !== "running") {
+    if (instance && instance.instanceState !== "running") {
         found.push(
             `${label("primaryInstanceId")} "${ids.primaryInstanceId}" is ${instance.instanceState}, not running: start it before pulumi up.`,
         );
     }
     let securityGroupId = ids.primarySecurityGroupId;
-    if (securityGroupId !== undefined && !instance.vpcSecurityGroupIds.includes(securityGroupId)) {
+    if (instance && securityGroupId !== undefined && !instance.vpcSecurityGroupIds.includes(securityGroupId)) {
         found.push(
             `${label("primarySecurityGroupId")} "${securityGroupId}" is not a security group of ${ids.primaryInstanceId} (${instance.vpcSecurityGroupIds.join(", ")}).`,
         );
     }
-    if (securityGroupId === undefined) {
+    if (instance && securityGroupId === undefined) {
         if (instance.vpcSecurityGroupIds.length === 1) {
             securityGroupId = instance.vpcSecurityGroupIds[0];
         } else {
@@ -173,19 +172,19 @@ export async function resolveExistingAws(
             );
         }
     }
-    const vpcRange = parseCidr(vpc.cidrBlock);
+    const vpcRange = vpc ? parseCidr(vpc.cidrBlock) : undefined;
     const peerRange = parseCidr(peerCidr);
-    if (vpcRange && peerRange && rangesOverlap(vpcRange, peerRange)) {
+    if (vpc && vpcRange && peerRange && rangesOverlap(vpcRange, peerRange)) {
         found.push(
             `crosscloud:azureCidr "${peerCidr}" overlaps the existing VPC's range ${vpc.cidrBlock}: each site's range is routed to the other through the tunnel, so pick another crosscloud:azureCidr.`,
         );
     }
-    if (source.awsCidr !== undefined && source.awsCidr !== vpc.cidrBlock) {
+    if (vpc && source.awsCidr !== undefined && source.awsCidr !== vpc.cidrBlock) {
         found.push(
             `crosscloud:awsCidr "${source.awsCidr}" is not the existing VPC's range ${vpc.cidrBlock}: with an existing AWS environment the range is the VPC's; unset crosscloud:awsCidr or set it to ${vpc.cidrBlock}.`,
         );
     }
-    if (found.length > 0) {
+    if (found.length > 0 || !vpc || !gatewaySubnet || !databaseSubnet || !instance || !routeTable) {
         throw fail(found);
     }
     return {
