@@ -1,6 +1,9 @@
 // The program started from a running AWS environment (issue 7): by ids in config, and by
 // crosscloud:sourceStack. The lookups and the StackReference are answered by the mocks alone.
 import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { CloudMockOptions, DEFAULT_CLOUD, ExistingAwsMock, cloudCalls, cloudResources, legacyAws, mockKeyPair } from "./cloudMocks";
 import { countsByType, named, ofType } from "./inspect";
@@ -483,4 +486,59 @@ describe("a bad existing AWS environment is refused before anything is created",
             assert.deepStrictEqual(created, read ? ["read aws-source-stack"] : [], "nothing may be created");
         });
     }
+});
+
+describe("postgres-node.sh apply_config: a setting that needs a restart", function () {
+    // The function as the host runs it, with systemctl and psql stubbed: PostgreSQL is running, the
+    // config changed, and archive_mode and wal_log_hints are pending a restart.
+    const script = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "postgres-node.sh"), "utf8");
+    const applyConfig = /^apply_config\(\) \{\n[\s\S]*?^\}$/m.exec(script)?.[0];
+    function runApplyConfig(policy: string): string {
+        assert.ok(applyConfig, "apply_config not found in postgres-node.sh");
+        const stubs = `
+log() { printf 'crosscloud: %s\\n' "$*"; }
+changed() { log "changed: $*"; }
+die() { log "error: $*"; exit 1; }
+wait_until() { shift; "$@"; }
+running() { true; }
+ready() { true; }
+systemctl() { echo "systemctl $*"; }
+psql_admin() {
+    case "$*" in
+        *pg_conf_load_time*) date +%s%N ;;
+        *"count(*) FROM pg_settings WHERE pending_restart"*) echo 2 ;;
+        *"string_agg(name"*) echo archive_mode,wal_log_hints ;;
+        *) echo "unexpected psql: $*" >&2; exit 1 ;;
+    esac
+}
+UNIT=postgresql@16-main CHANGED_conf=1 CHANGED_hba=0 RESTART_POLICY=${policy}
+`;
+        return execFileSync("bash", ["-euo", "pipefail", "-c", `${stubs}\n${applyConfig}\napply_config`], { encoding: "utf8" });
+    }
+
+    it("is reported, not applied, on an existing host without consent", function () {
+        assert.strictEqual(
+            runApplyConfig("report"),
+            [
+                "systemctl reload postgresql@16-main",
+                "crosscloud: changed: reloaded postgresql@16-main",
+                "crosscloud: restart-needed: archive_mode,wal_log_hints",
+                "crosscloud: not restarted postgresql@16-main: set crosscloud:allowPrimaryRestart to true and run pulumi up again to apply these settings",
+                "",
+            ].join("\n"),
+        );
+    });
+
+    it("restarts PostgreSQL otherwise", function () {
+        assert.strictEqual(
+            runApplyConfig("restart"),
+            [
+                "systemctl reload postgresql@16-main",
+                "crosscloud: changed: reloaded postgresql@16-main",
+                "systemctl restart postgresql@16-main",
+                "crosscloud: changed: restarted postgresql@16-main (a changed setting needs it)",
+                "",
+            ].join("\n"),
+        );
+    });
 });
