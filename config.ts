@@ -49,6 +49,8 @@ export interface RawSource {
     ids: v.SourceIds;
     stack?: string;
     primaryHostKey?: string;
+    /** Whether `crosscloud:awsCidr` is set (else an existing environment's range is its VPC's). */
+    awsCidrSet?: boolean;
 }
 
 export const DEFAULTS = {
@@ -71,14 +73,21 @@ export function validateStackConfig(
     sshPrivateKey: string | undefined,
     source: RawSource = { ids: {} },
 ): string[] {
-    return [...validateSiteConfig(raw, sshPrivateKey), ...v.checkSource(source.ids, source.stack, source.primaryHostKey)];
+    // With an existing environment and no awsCidr set, the AWS range is the VPC's: checked once it is read.
+    const existing = source.stack !== undefined || Object.keys(source.ids).length > 0;
+    const awsRangeKnown = !existing || source.awsCidrSet === true;
+    return [...validateSiteConfig(raw, sshPrivateKey, awsRangeKnown), ...v.checkSource(source.ids, source.stack, source.primaryHostKey)];
 }
 
-function validateSiteConfig(raw: Omit<StackConfig, "sshPrivateKey" | "source">, sshPrivateKey: string | undefined): string[] {
+function validateSiteConfig(
+    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    sshPrivateKey: string | undefined,
+    awsRangeKnown: boolean,
+): string[] {
     return v.problems(
         v.checkSiteCidr("crosscloud:awsCidr", raw.awsCidr),
         v.checkSiteCidr("crosscloud:azureCidr", raw.azureCidr),
-        v.checkSitesDisjoint(raw.awsCidr, raw.azureCidr),
+        awsRangeKnown ? v.checkSitesDisjoint(raw.awsCidr, raw.azureCidr) : undefined,
         v.checkAdminCidrs(raw.adminCidrs),
         v.checkClientCidrs(raw.clientCidrs),
         v.checkSshKeys(raw.sshPublicKey, sshPrivateKey),
@@ -128,6 +137,7 @@ export function loadConfig(): StackConfig {
         ),
         stack: cfg.get("sourceStack"),
         primaryHostKey: cfg.get("sourcePrimaryHostKey"),
+        awsCidrSet: cfg.get("awsCidr") !== undefined,
     };
     // The key is checked in plain text here and only ever used as a secret Output below.
     const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"), rawSource);

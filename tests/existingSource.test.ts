@@ -270,6 +270,14 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
         ]);
     });
 
+    it("checks the Azure range against the VPC's range, not against the unused default awsCidr", async function () {
+        const { r: other } = await run({ ...BY_IDS, "crosscloud:azureCidr": "10.10.0.0/16" });
+        assert.deepStrictEqual(
+            [other.outputs.awsCidr, other.outputs.azureCidr, named(other, "aws-peer-route").inputs.destinationCidrBlock],
+            ["172.31.0.0/16", "10.10.0.0/16", "10.10.0.0/16"],
+        );
+    });
+
     it("takes the route table and security group from config when given", async function () {
         const { r: given } = await run(
             {
