@@ -87,7 +87,7 @@ const EXPECTED_COUNTS = {
     "azure-native:network:Subnet": 2,
     "azure-native:network:VirtualNetwork": 1,
     "azure-native:resources:ResourceGroup": 1,
-    "command:remote:Command": 8,
+    "command:remote:Command": 9,
     "crosscloud:aws:AwsSite": 1,
     "crosscloud:azure:AzureSite": 1,
     "crosscloud:db:PostgresReplicaPair": 1,
@@ -193,7 +193,7 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
         const toPrimary = ofType(r, "command:remote:Command").filter((c) => c.inputs.connection.host === "172.31.8.25");
         assert.deepStrictEqual(
             toPrimary.map((c) => c.name),
-            ["postgres-aws-node"],
+            ["postgres-aws-node", "postgres-primary"],
         );
         for (const c of toPrimary) {
             assert.strictEqual(c.inputs.connection.hostKey, HOST_KEY);
@@ -499,11 +499,16 @@ describe("a bad existing AWS environment is refused before anything is created",
 describe("postgres-node.sh apply_config: a setting that needs a restart", function () {
     // The function as the host runs it, with systemctl and psql stubbed: PostgreSQL is running, the
     // config changed, and archive_mode and wal_log_hints are pending a restart.
-    const script = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "postgres-node.sh"), "utf8");
+    const host = path.join(__dirname, "..", "scripts", "host");
+    const script = fs.readFileSync(path.join(host, "postgres-node.sh"), "utf8");
+    // The shared PostgreSQL helpers as the step gets them (reload_config, wait_ready, restart_if_pending).
+    const lib = fs.readFileSync(path.join(host, "postgres-lib.sh"), "utf8");
     const applyConfig = /^apply_config\(\) \{\n[\s\S]*?^\}$/m.exec(script)?.[0];
     function runApplyConfig(policy: string): string {
         assert.ok(applyConfig, "apply_config not found in postgres-node.sh");
         const stubs = `
+PG_VERSION=16
+${lib}
 log() { printf 'crosscloud: %s\\n' "$*"; }
 changed() { log "changed: $*"; }
 die() { log "error: $*"; exit 1; }
@@ -519,7 +524,7 @@ psql_admin() {
         *) echo "unexpected psql: $*" >&2; exit 1 ;;
     esac
 }
-UNIT=postgresql@16-main CHANGED_conf=1 CHANGED_hba=0 RESTART_POLICY=${policy}
+CHANGED_conf=1 CHANGED_hba=0 RESTART_POLICY=${policy}
 `;
         return execFileSync("bash", ["-euo", "pipefail", "-c", `${stubs}\n${applyConfig}\napply_config`], { encoding: "utf8" });
     }
