@@ -42,6 +42,8 @@ export interface SourceConfig {
     allowPrimaryRestart: boolean;
     /** `crosscloud:awsCidr` when set explicitly: it must then be the existing VPC's range. */
     awsCidr?: string;
+    /** `crosscloud:sourceGatewayPrivateIp`: a free address of the gateway subnet for the new gateway (default its 10th). */
+    gatewayPrivateIp?: string;
 }
 
 /** The `crosscloud:source*` keys as read, before they are checked. */
@@ -151,6 +153,7 @@ export function loadConfig(): StackConfig {
               primaryHostKey: rawSource.primaryHostKey!.trim(),
               allowPrimaryRestart: cfg.getBoolean("allowPrimaryRestart") ?? false,
               awsCidr: cfg.get("awsCidr"),
+              gatewayPrivateIp: cfg.get("sourceGatewayPrivateIp"),
           }
         : undefined;
     return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey"), ...(source ? { source } : {}) };

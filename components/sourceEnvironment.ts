@@ -33,7 +33,7 @@ export interface ExistingAwsEnvironment {
         /** Its SSH host public key, from `crosscloud:sourcePrimaryHostKey`: pinned on every connection. */
         hostPublicKey: string;
     };
-    /** The new gateway's private address: the 10th of the gateway subnet. */
+    /** The new gateway's private address: `crosscloud:sourceGatewayPrivateIp`, or the 10th of the gateway subnet. */
     gatewayIp: string;
 }
 
@@ -184,6 +184,22 @@ export async function resolveExistingAws(
             `crosscloud:awsCidr "${source.awsCidr}" is not the existing VPC's range ${vpc.cidrBlock}: with an existing AWS environment the range is the VPC's; unset crosscloud:awsCidr or set it to ${vpc.cidrBlock}.`,
         );
     }
+    const gatewayIp = source.gatewayPrivateIp ?? (gatewaySubnet ? hostAddress(gatewaySubnet.cidrBlock, EXISTING_GATEWAY_HOST_OFFSET) : "");
+    const gatewayRange = gatewaySubnet ? parseCidr(gatewaySubnet.cidrBlock) : undefined;
+    const gatewayAddress = parseCidr(`${gatewayIp}/32`);
+    if (
+        source.gatewayPrivateIp !== undefined &&
+        gatewaySubnet &&
+        (!gatewayAddress ||
+            !gatewayRange ||
+            !gatewayAddress.isInSubnet(gatewayRange) ||
+            gatewayAddress.address === gatewayRange.startAddress().address ||
+            gatewayAddress.address === gatewayRange.endAddress().address)
+    ) {
+        found.push(
+            `crosscloud:sourceGatewayPrivateIp "${source.gatewayPrivateIp}" is not a host address of the gateway subnet ${gatewaySubnet.cidrBlock}: pick a free address inside it.`,
+        );
+    }
     if (found.length > 0 || !vpc || !gatewaySubnet || !databaseSubnet || !instance || !routeTable) {
         throw fail(found);
     }
@@ -200,6 +216,6 @@ export async function resolveExistingAws(
             securityGroupId: securityGroupId!,
             hostPublicKey: source.primaryHostKey,
         },
-        gatewayIp: hostAddress(gatewaySubnet.cidrBlock, EXISTING_GATEWAY_HOST_OFFSET),
+        gatewayIp,
     };
 }

@@ -278,6 +278,12 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
         );
     });
 
+    it("puts the gateway at crosscloud:sourceGatewayPrivateIp when given", async function () {
+        const { r: given } = await run({ ...BY_IDS, "crosscloud:sourceGatewayPrivateIp": "172.31.0.200" });
+        assert.strictEqual(named(given, "aws-gateway").inputs.privateIp, "172.31.0.200");
+        assert.match(named(given, "tunnel-aws-gateway").inputs.stdin, /172\.31\.0\.200/);
+    });
+
     it("takes the route table and security group from config when given", async function () {
         const { r: given } = await run(
             {
@@ -447,6 +453,12 @@ describe("a bad existing AWS environment is refused before anything is created",
             { ...BY_IDS, "crosscloud:awsCidr": "10.10.0.0/16" },
             cloud(),
             `crosscloud:awsCidr "10.10.0.0/16" is not the existing VPC's range 172.31.0.0/16: with an existing AWS environment the range is the VPC's; unset crosscloud:awsCidr or set it to 172.31.0.0/16.`,
+        ],
+        [
+            "a gateway address outside the gateway subnet",
+            { ...BY_IDS, "crosscloud:sourceGatewayPrivateIp": "172.31.8.10" },
+            cloud(),
+            `crosscloud:sourceGatewayPrivateIp "172.31.8.10" is not a host address of the gateway subnet 172.31.0.0/24: pick a free address inside it.`,
         ],
         [
             "a source stack without the documented outputs",
