@@ -26,6 +26,33 @@ export interface StackConfig {
     dataDiskSizeGb: number;
     /** Where the primary lives; changing it is a planned switchover. */
     primary: v.PrimarySite;
+    /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
+    source?: SourceConfig;
+}
+
+/** Where an existing AWS environment comes from, as configured (resolved by components/sourceEnvironment.ts). */
+export interface SourceConfig {
+    /** `crosscloud:source*Id`: the environment given by ids. */
+    ids?: v.SourceIds;
+    /** `crosscloud:sourceStack`: a stack (`org/project/stack`) that exports the same ids. */
+    stack?: string;
+    /** `crosscloud:sourcePrimaryHostKey`: the existing primary's SSH host public key, pinned. */
+    primaryHostKey: string;
+    /** `crosscloud:allowPrimaryRestart`: the program may restart PostgreSQL on the existing primary. */
+    allowPrimaryRestart: boolean;
+    /** `crosscloud:awsCidr` when set explicitly: it must then be the existing VPC's range. */
+    awsCidr?: string;
+    /** `crosscloud:sourceGatewayPrivateIp`: a free address of the gateway subnet for the new gateway (default its 10th). */
+    gatewayPrivateIp?: string;
+}
+
+/** The `crosscloud:source*` keys as read, before they are checked. */
+export interface RawSource {
+    ids: v.SourceIds;
+    stack?: string;
+    primaryHostKey?: string;
+    /** Whether `crosscloud:awsCidr` is set (else an existing environment's range is its VPC's). */
+    awsCidrSet?: boolean;
 }
 
 export const DEFAULTS = {
@@ -43,11 +70,26 @@ export const DEFAULTS = {
 } as const;
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
-export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, sshPrivateKey: string | undefined): string[] {
+export function validateStackConfig(
+    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    sshPrivateKey: string | undefined,
+    source: RawSource = { ids: {} },
+): string[] {
+    // With an existing environment and no awsCidr set, the AWS range is the VPC's: checked once it is read.
+    const existing = source.stack !== undefined || Object.keys(source.ids).length > 0;
+    const awsRangeKnown = !existing || source.awsCidrSet === true;
+    return [...validateSiteConfig(raw, sshPrivateKey, awsRangeKnown), ...v.checkSource(source.ids, source.stack, source.primaryHostKey)];
+}
+
+function validateSiteConfig(
+    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    sshPrivateKey: string | undefined,
+    awsRangeKnown: boolean,
+): string[] {
     return v.problems(
         v.checkSiteCidr("crosscloud:awsCidr", raw.awsCidr),
         v.checkSiteCidr("crosscloud:azureCidr", raw.azureCidr),
-        v.checkSitesDisjoint(raw.awsCidr, raw.azureCidr),
+        awsRangeKnown ? v.checkSitesDisjoint(raw.awsCidr, raw.azureCidr) : undefined,
         v.checkAdminCidrs(raw.adminCidrs),
         v.checkClientCidrs(raw.clientCidrs),
         v.checkSshKeys(raw.sshPublicKey, sshPrivateKey),
@@ -89,10 +131,35 @@ export function loadConfig(): StackConfig {
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
     };
+    const rawSource: RawSource = {
+        ids: Object.fromEntries(
+            (Object.keys(v.SOURCE_ID_KEYS) as v.SourceIdName[])
+                .map((n) => [n, cfg.get(v.SOURCE_ID_KEYS[n].key)])
+                .filter(([, value]) => value !== undefined),
+        ),
+        stack: cfg.get("sourceStack"),
+        primaryHostKey: cfg.get("sourcePrimaryHostKey"),
+        awsCidrSet: cfg.get("awsCidr") !== undefined,
+    };
     // The key is checked in plain text here and only ever used as a secret Output below.
-    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"));
+    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"), rawSource);
     if (found.length > 0) {
-        throw new pulumi.ResourceError(`Invalid stack configuration:\n- ${found.join("\n- ")}`, undefined, true);
+        throw configError(found);
     }
-    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey") };
+    const existing = rawSource.stack !== undefined || Object.keys(rawSource.ids).length > 0;
+    const source: SourceConfig | undefined = existing
+        ? {
+              ...(rawSource.stack !== undefined ? { stack: rawSource.stack } : { ids: rawSource.ids }),
+              primaryHostKey: rawSource.primaryHostKey!.trim(),
+              allowPrimaryRestart: cfg.getBoolean("allowPrimaryRestart") ?? false,
+              awsCidr: cfg.get("awsCidr"),
+              gatewayPrivateIp: cfg.get("sourceGatewayPrivateIp"),
+          }
+        : undefined;
+    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey"), ...(source ? { source } : {}) };
+}
+
+/** The one error a bad stack fails with: every problem, one per line. */
+export function configError(found: string[]): pulumi.ResourceError {
+    return new pulumi.ResourceError(`Invalid stack configuration:\n- ${found.join("\n- ")}`, undefined, true);
 }

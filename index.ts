@@ -5,92 +5,107 @@ import { AwsSite } from "./components/awsSite";
 import { AzureSite } from "./components/azureSite";
 import { OpenswanTunnel } from "./components/openswanTunnel";
 import { PostgresReplicaPair, sshHostOutput } from "./components/postgresReplicaPair";
-import { loadConfig } from "./config";
+import { resolveExistingAws } from "./components/sourceEnvironment";
+import { configError, loadConfig } from "./config";
 
-const config = loadConfig();
+// Async only to read an existing AWS environment (crosscloud:sourceStack or the source ids) and check
+// it whole before any resource is declared; the stack's outputs are what this function returns.
+export = async () => {
+    const config = loadConfig();
+    const existing = config.source ? await resolveExistingAws(config.source, config.awsRegion, config.azureCidr, configError) : undefined;
+    // With an existing environment the AWS range is the VPC's.
+    const awsSiteCidr = existing?.vpcCidr ?? config.awsCidr;
 
-const aws = new AwsSite("aws", {
-    region: config.awsRegion,
-    cidr: config.awsCidr,
-    peerCidr: config.azureCidr,
-    adminCidrs: config.adminCidrs,
-    sshPublicKey: config.sshPublicKey,
-    gatewayInstanceType: config.awsGatewayType,
-    databaseInstanceType: config.awsDbType,
-    amiOverride: config.amiOverrides[config.awsRegion],
-    dataDiskSizeGb: config.dataDiskSizeGb,
-});
+    const aws = new AwsSite("aws", {
+        region: config.awsRegion,
+        cidr: awsSiteCidr,
+        peerCidr: config.azureCidr,
+        adminCidrs: config.adminCidrs,
+        sshPublicKey: config.sshPublicKey,
+        gatewayInstanceType: config.awsGatewayType,
+        databaseInstanceType: config.awsDbType,
+        amiOverride: config.amiOverrides[config.awsRegion],
+        dataDiskSizeGb: config.dataDiskSizeGb,
+        ...(existing ? { existing } : {}),
+    });
 
-const azure = new AzureSite("azure", {
-    location: config.azureLocation,
-    cidr: config.azureCidr,
-    peerCidr: config.awsCidr,
-    adminCidrs: config.adminCidrs,
-    sshPublicKey: config.sshPublicKey,
-    gatewayVmSize: config.azureGatewaySize,
-    databaseVmSize: config.azureDbSize,
-    dataDiskSizeGb: config.dataDiskSizeGb,
-});
+    const azure = new AzureSite("azure", {
+        location: config.azureLocation,
+        cidr: config.azureCidr,
+        peerCidr: awsSiteCidr,
+        adminCidrs: config.adminCidrs,
+        sshPublicKey: config.sshPublicKey,
+        gatewayVmSize: config.azureGatewaySize,
+        databaseVmSize: config.azureDbSize,
+        dataDiskSizeGb: config.dataDiskSizeGb,
+    });
 
-const tunnel = new OpenswanTunnel("tunnel", {
-    gateways: [aws.gateway, azure.gateway],
-    sshPrivateKey: config.sshPrivateKey,
-});
+    const tunnel = new OpenswanTunnel("tunnel", {
+        gateways: [aws.gateway, azure.gateway],
+        sshPrivateKey: config.sshPrivateKey,
+    });
 
-// crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).
-const [primaryHost, standbyHost] = config.primary === "aws" ? [aws.database, azure.database] : [azure.database, aws.database];
-const postgres = new PostgresReplicaPair("postgres", {
-    version: config.postgresVersion,
-    replication: config.replication,
-    synchronous: config.synchronous,
-    primary: primaryHost,
-    standby: standbyHost,
-    clientCidrs: config.clientCidrs,
-    sshPrivateKey: config.sshPrivateKey,
-    // Packages reach the primary through its gateway's NAT; the standby needs the tunnel.
-    primaryDependsOn: tunnel.gatewaySteps,
-    standbyDependsOn: tunnel.checks,
-});
+    // crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).
+    const [primaryHost, standbyHost] = config.primary === "aws" ? [aws.database, azure.database] : [azure.database, aws.database];
+    const postgres = new PostgresReplicaPair("postgres", {
+        version: config.postgresVersion,
+        replication: config.replication,
+        synchronous: config.synchronous,
+        primary: primaryHost,
+        standby: standbyHost,
+        clientCidrs: config.clientCidrs,
+        sshPrivateKey: config.sshPrivateKey,
+        // Packages reach the primary through its gateway's NAT; the standby needs the tunnel.
+        primaryDependsOn: tunnel.gatewaySteps,
+        standbyDependsOn: tunnel.checks,
+        existingSites: existing ? [aws.database.site] : [],
+        allowExistingRestart: config.source?.allowPrimaryRestart ?? false,
+    });
 
-// The contract for StackReference consumers (see README, "Outputs").
-export const awsGatewayPublicIp = aws.gatewayPublicIp;
-export const azureGatewayPublicIp = azure.gatewayPublicIp;
-export const awsCidr = config.awsCidr;
-export const azureCidr = config.azureCidr;
-export const primary = config.primary;
-export const primaryPrivateIp = primaryHost.privateIp;
-export const standbyPrivateIp = standbyHost.privateIp;
-export const tunnelStatus = tunnel.status;
-export const replicationStatus = postgres.status;
-export const primaryConnectionString = postgres.connectionString;
-export const awsResources = {
-    vpcId: aws.vpcId,
-    gatewaySubnetId: aws.gatewaySubnetId,
-    databaseSubnetId: aws.databaseSubnetId,
-    publicRouteTableId: aws.publicRouteTableId,
-    privateRouteTableId: aws.privateRouteTableId,
-    gatewaySecurityGroupId: aws.gatewaySecurityGroupId,
-    databaseSecurityGroupId: aws.databaseSecurityGroupId,
-    gatewayInstanceId: aws.gatewayInstanceId,
-    databaseInstanceId: aws.databaseInstanceId,
-    dataVolumeId: aws.dataVolumeId,
-    amiId: aws.amiId,
-};
-export const azureResources = {
-    resourceGroupName: azure.resourceGroupName,
-    vnetId: azure.vnetId,
-    gatewaySubnetId: azure.gatewaySubnetId,
-    databaseSubnetId: azure.databaseSubnetId,
-    gatewayNsgId: azure.gatewayNsgId,
-    databaseNsgId: azure.databaseNsgId,
-    databaseRouteTableId: azure.databaseRouteTableId,
-    gatewayVmId: azure.gatewayVmId,
-    databaseVmId: azure.databaseVmId,
-    dataDiskId: azure.dataDiskId,
-};
-export const ipsecConfs = tunnel.ipsecConfs;
-/** SSH coordinates of the database hosts with their pinned host keys: what `npm run failover` needs. */
-export const databaseHosts = {
-    aws: sshHostOutput(aws.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
-    azure: sshHostOutput(azure.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
+    // The contract for StackReference consumers (see README, "Outputs").
+    return {
+        awsGatewayPublicIp: aws.gatewayPublicIp,
+        azureGatewayPublicIp: azure.gatewayPublicIp,
+        awsCidr: awsSiteCidr,
+        azureCidr: config.azureCidr,
+        primary: config.primary,
+        primaryPrivateIp: primaryHost.privateIp,
+        standbyPrivateIp: standbyHost.privateIp,
+        tunnelStatus: tunnel.status,
+        replicationStatus: postgres.status,
+        primaryConnectionString: postgres.connectionString,
+        /** `created`, or where the existing AWS environment came from (`config`, `stack org/project/stack`). */
+        awsSource: existing ? `existing (${existing.origin})` : "created",
+        awsResources: {
+            vpcId: aws.vpcId,
+            gatewaySubnetId: aws.gatewaySubnetId,
+            databaseSubnetId: aws.databaseSubnetId,
+            publicRouteTableId: aws.publicRouteTableId,
+            privateRouteTableId: aws.privateRouteTableId,
+            gatewaySecurityGroupId: aws.gatewaySecurityGroupId,
+            databaseSecurityGroupId: aws.databaseSecurityGroupId,
+            gatewayInstanceId: aws.gatewayInstanceId,
+            databaseInstanceId: aws.databaseInstanceId,
+            dataVolumeId: aws.dataVolumeId,
+            amiId: aws.amiId,
+        },
+        azureResources: {
+            resourceGroupName: azure.resourceGroupName,
+            vnetId: azure.vnetId,
+            gatewaySubnetId: azure.gatewaySubnetId,
+            databaseSubnetId: azure.databaseSubnetId,
+            gatewayNsgId: azure.gatewayNsgId,
+            databaseNsgId: azure.databaseNsgId,
+            databaseRouteTableId: azure.databaseRouteTableId,
+            gatewayVmId: azure.gatewayVmId,
+            databaseVmId: azure.databaseVmId,
+            dataDiskId: azure.dataDiskId,
+        },
+        ipsecConfs: tunnel.ipsecConfs,
+        /** SSH coordinates of the database hosts with their pinned host keys: what `npm run failover` needs. */
+        databaseHosts: {
+            aws: sshHostOutput(aws.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
+            azure: sshHostOutput(azure.database.ssh).apply((h) => ({ ...h, postgresVersion: config.postgresVersion })),
+        },
+    };
 };

@@ -4,6 +4,7 @@ import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
 import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
 import { SiteLayout, siteLayout } from "./network";
+import { ExistingAwsEnvironment } from "./sourceEnvironment";
 import { checkAdminCidrs, checkAmiOverrides, checkInstanceType, checkSiteCidr, problems } from "./validation";
 
 /** Canonical's AWS account, the publisher of the official Ubuntu AMIs. */
@@ -34,6 +35,30 @@ export interface AwsSiteArgs {
     amiOverride?: string;
     /** Size of the encrypted gp3 volume that holds PGDATA and the WAL archive, GiB. */
     dataDiskSizeGb: number;
+    /**
+     * A running environment to start from instead of creating one (resolved by `resolveExistingAws`):
+     * its VPC, subnets and primary are only referenced; the site adds the gateway, one route, and
+     * standalone security group rules, all of which a destroy removes without touching the rest.
+     * `cidr` must then be the VPC's range; `databaseInstanceType` and `dataDiskSizeGb` are unused.
+     */
+    existing?: ExistingAwsEnvironment;
+}
+
+/** What either way of building the site yields. */
+interface SiteParts {
+    vpcId: pulumi.Output<string>;
+    gatewaySubnetId: pulumi.Output<string>;
+    databaseSubnetId: pulumi.Output<string>;
+    publicRouteTableId: pulumi.Output<string>;
+    privateRouteTableId: pulumi.Output<string>;
+    gatewaySecurityGroupId: pulumi.Output<string>;
+    databaseSecurityGroupId: pulumi.Output<string>;
+    gatewayInstanceId: pulumi.Output<string>;
+    databaseInstanceId: pulumi.Output<string>;
+    dataVolumeId: pulumi.Output<string>;
+    gatewayPublicIp: pulumi.Output<string>;
+    gateway: GatewayHost;
+    database: DatabaseHost;
 }
 
 /**
@@ -69,10 +94,59 @@ export class AwsSite extends pulumi.ComponentResource {
             checkInstanceType("awsGatewayType", args.gatewayInstanceType),
             checkInstanceType("awsDbType", args.databaseInstanceType),
         );
+        if (args.existing && args.existing.vpcCidr !== args.cidr) {
+            found.push(
+                `the existing VPC ${args.existing.vpcId} has the range ${args.existing.vpcCidr}, not ${args.cidr}: pass its range as cidr.`,
+            );
+        }
         if (found.length > 0) {
             throw new pulumi.ResourceError(found.join("\n"), this);
         }
-        const layout = (this.layout = siteLayout(args.cidr));
+        this.amiId = args.amiOverride ? pulumi.output(args.amiOverride) : this.lookupUbuntuAmi(args.region);
+        if (args.existing) {
+            const e = args.existing;
+            this.layout = {
+                cidr: e.vpcCidr,
+                gatewaySubnet: e.gatewaySubnet.cidr,
+                databaseSubnet: e.databaseSubnet.cidr,
+                gatewayIp: e.gatewayIp,
+                databaseIp: e.primary.privateIp,
+            };
+        } else {
+            this.layout = siteLayout(args.cidr);
+        }
+        const parts = args.existing ? this.addToExisting(name, args, args.existing) : this.createSite(name, args, this.layout);
+        this.gateway = parts.gateway;
+        this.database = parts.database;
+        this.vpcId = parts.vpcId;
+        this.gatewaySubnetId = parts.gatewaySubnetId;
+        this.databaseSubnetId = parts.databaseSubnetId;
+        this.publicRouteTableId = parts.publicRouteTableId;
+        this.privateRouteTableId = parts.privateRouteTableId;
+        this.gatewaySecurityGroupId = parts.gatewaySecurityGroupId;
+        this.databaseSecurityGroupId = parts.databaseSecurityGroupId;
+        this.gatewayInstanceId = parts.gatewayInstanceId;
+        this.databaseInstanceId = parts.databaseInstanceId;
+        this.dataVolumeId = parts.dataVolumeId;
+        this.gatewayPublicIp = parts.gatewayPublicIp;
+        this.registerOutputs({
+            vpcId: this.vpcId,
+            gatewaySubnetId: this.gatewaySubnetId,
+            databaseSubnetId: this.databaseSubnetId,
+            publicRouteTableId: this.publicRouteTableId,
+            privateRouteTableId: this.privateRouteTableId,
+            gatewaySecurityGroupId: this.gatewaySecurityGroupId,
+            databaseSecurityGroupId: this.databaseSecurityGroupId,
+            gatewayInstanceId: this.gatewayInstanceId,
+            databaseInstanceId: this.databaseInstanceId,
+            dataVolumeId: this.dataVolumeId,
+            amiId: this.amiId,
+            gatewayPublicIp: this.gatewayPublicIp,
+        });
+    }
+
+    /** A new VPC, subnets, routes, groups, both instances and the PGDATA volume. */
+    private createSite(name: string, args: AwsSiteArgs, layout: SiteLayout): SiteParts {
         const parent = { parent: this };
         const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
 
@@ -106,8 +180,8 @@ export class AwsSite extends pulumi.ComponentResource {
             { vpcId: vpc.id, description: "crosscloud PostgreSQL host", tags: tags("database-sg") },
             parent,
         );
-        const gatewayFirewall = securityGroupFirewall(gatewaySg);
-        const databaseFirewall = securityGroupFirewall(databaseSg);
+        const gatewayFirewall = securityGroupFirewall(gatewaySg.id);
+        const databaseFirewall = securityGroupFirewall(databaseSg.id);
         const siteRules = [
             ...gatewayFirewall.allow(
                 { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
@@ -146,7 +220,6 @@ export class AwsSite extends pulumi.ComponentResource {
         ];
 
         const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
-        this.amiId = args.amiOverride ? pulumi.output(args.amiOverride) : this.lookupUbuntuAmi(args.region);
 
         const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
         const databaseHostKey = new tls.PrivateKey(`${name}-database-host-key`, { algorithm: "ED25519" }, parent);
@@ -243,7 +316,7 @@ export class AwsSite extends pulumi.ComponentResource {
             user: AWS_ADMIN_USER,
             hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
         };
-        this.gateway = {
+        const gatewayHost: GatewayHost = {
             site: name,
             ssh: gatewaySsh,
             publicIp: eip.publicIp,
@@ -253,7 +326,7 @@ export class AwsSite extends pulumi.ComponentResource {
             firewall: gatewayFirewall,
             ready: [gateway, eip, publicRoutes, ...routeAssociations, ...siteRules],
         };
-        this.database = {
+        const databaseHost: DatabaseHost = {
             site: name,
             ssh: {
                 address: database.privateIp,
@@ -268,31 +341,153 @@ export class AwsSite extends pulumi.ComponentResource {
             ready: [database, attachment, privateRoutes, ...routeAssociations, ...siteRules],
         };
 
-        this.vpcId = vpc.id;
-        this.gatewaySubnetId = gatewaySubnet.id;
-        this.databaseSubnetId = databaseSubnet.id;
-        this.publicRouteTableId = publicRoutes.id;
-        this.privateRouteTableId = privateRoutes.id;
-        this.gatewaySecurityGroupId = gatewaySg.id;
-        this.databaseSecurityGroupId = databaseSg.id;
-        this.gatewayInstanceId = gateway.id;
-        this.databaseInstanceId = database.id;
-        this.dataVolumeId = dataVolume.id;
-        this.gatewayPublicIp = eip.publicIp;
-        this.registerOutputs({
-            vpcId: this.vpcId,
-            gatewaySubnetId: this.gatewaySubnetId,
-            databaseSubnetId: this.databaseSubnetId,
-            publicRouteTableId: this.publicRouteTableId,
-            privateRouteTableId: this.privateRouteTableId,
-            gatewaySecurityGroupId: this.gatewaySecurityGroupId,
-            databaseSecurityGroupId: this.databaseSecurityGroupId,
-            gatewayInstanceId: this.gatewayInstanceId,
-            databaseInstanceId: this.databaseInstanceId,
-            dataVolumeId: this.dataVolumeId,
-            amiId: this.amiId,
-            gatewayPublicIp: this.gatewayPublicIp,
-        });
+        return {
+            vpcId: vpc.id,
+            gatewaySubnetId: gatewaySubnet.id,
+            databaseSubnetId: databaseSubnet.id,
+            publicRouteTableId: publicRoutes.id,
+            privateRouteTableId: privateRoutes.id,
+            gatewaySecurityGroupId: gatewaySg.id,
+            databaseSecurityGroupId: databaseSg.id,
+            gatewayInstanceId: gateway.id,
+            databaseInstanceId: database.id,
+            dataVolumeId: dataVolume.id,
+            gatewayPublicIp: eip.publicIp,
+            gateway: gatewayHost,
+            database: databaseHost,
+        };
+    }
+
+    /**
+     * Only what an existing environment lacks: the gateway (its group, key pair, instance, Elastic IP)
+     * in the existing public subnet, one route to the peer range in the database subnet's table, and
+     * standalone rules in the primary's group. The VPC, subnets, route tables, the primary and its
+     * group are referenced by id and never managed, so no `up` or `destroy` can replace or delete them.
+     */
+    private addToExisting(name: string, args: AwsSiteArgs, e: ExistingAwsEnvironment): SiteParts {
+        const parent = { parent: this };
+        const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
+        const gatewaySg = new aws.ec2.SecurityGroup(
+            `${name}-gateway-sg`,
+            { vpcId: e.vpcId, description: "crosscloud VPN gateway", tags: tags("gateway-sg") },
+            parent,
+        );
+        const gatewayFirewall = securityGroupFirewall(gatewaySg.id);
+        // Rules in the primary's own group are standalone resources: a destroy removes them alone.
+        const databaseFirewall = securityGroupFirewall(e.primary.securityGroupId);
+        const siteRules = [
+            ...gatewayFirewall.allow(
+                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
+                this,
+            ),
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-gateway-from-vpc`,
+                {
+                    securityGroupId: gatewaySg.id,
+                    ipProtocol: "-1",
+                    cidrIpv4: e.vpcCidr,
+                    description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
+                },
+                parent,
+            ),
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-database-ssh-from-gateway`,
+                {
+                    securityGroupId: e.primary.securityGroupId,
+                    ipProtocol: "tcp",
+                    fromPort: 22,
+                    toPort: 22,
+                    referencedSecurityGroupId: gatewaySg.id,
+                    description: "crosscloud: SSH through the gateway (jump host)",
+                },
+                parent,
+            ),
+            // The primary's group keeps its own egress rules: a duplicate would be refused by AWS.
+            new aws.vpc.SecurityGroupEgressRule(
+                `${name}-gateway-egress`,
+                { securityGroupId: gatewaySg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "All outbound" },
+                parent,
+            ),
+        ];
+        const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
+        const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
+        const gateway = new aws.ec2.Instance(
+            `${name}-gateway`,
+            {
+                ami: this.amiId,
+                keyName: keyPair.keyName,
+                associatePublicIpAddress: false,
+                userData: pulumi
+                    .all([gatewayHostKey.privateKeyOpenssh, gatewayHostKey.publicKeyOpenssh])
+                    .apply(([hostPrivateKey, hostPublicKey]) => renderUserData({ hostPrivateKey, hostPublicKey })),
+                userDataReplaceOnChange: false,
+                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
+                tags: tags("gateway"),
+                instanceType: args.gatewayInstanceType,
+                subnetId: e.gatewaySubnet.id,
+                privateIp: e.gatewayIp,
+                vpcSecurityGroupIds: [gatewaySg.id],
+                sourceDestCheck: false,
+            },
+            { parent: this, ignoreChanges: ["ami"] },
+        );
+        const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
+        // One route in the existing table (a standalone resource): the Azure range through the gateway.
+        // The table's other routes (its own way to the internet) stay as they are.
+        const peerRoute = new aws.ec2.Route(
+            `${name}-peer-route`,
+            {
+                routeTableId: e.databaseRouteTableId,
+                destinationCidrBlock: args.peerCidr,
+                networkInterfaceId: gateway.primaryNetworkInterfaceId,
+            },
+            parent,
+        );
+        const gatewaySsh = {
+            address: eip.publicIp,
+            user: AWS_ADMIN_USER,
+            hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
+        };
+        return {
+            vpcId: pulumi.output(e.vpcId),
+            gatewaySubnetId: pulumi.output(e.gatewaySubnet.id),
+            databaseSubnetId: pulumi.output(e.databaseSubnet.id),
+            // The gateway subnet's table is the environment's own; the program neither reads nor changes it.
+            publicRouteTableId: pulumi.output(""),
+            privateRouteTableId: pulumi.output(e.databaseRouteTableId),
+            gatewaySecurityGroupId: gatewaySg.id,
+            databaseSecurityGroupId: pulumi.output(e.primary.securityGroupId),
+            gatewayInstanceId: gateway.id,
+            databaseInstanceId: pulumi.output(e.primary.instanceId),
+            dataVolumeId: pulumi.output(""),
+            gatewayPublicIp: eip.publicIp,
+            gateway: {
+                site: name,
+                ssh: gatewaySsh,
+                publicIp: eip.publicIp,
+                privateIp: e.gatewayIp,
+                siteCidr: e.vpcCidr,
+                databaseSubnet: e.databaseSubnet.cidr,
+                firewall: gatewayFirewall,
+                ready: [gateway, eip, ...siteRules],
+            },
+            database: {
+                site: name,
+                ssh: {
+                    address: pulumi.output(e.primary.privateIp),
+                    user: AWS_ADMIN_USER,
+                    // Pinned: the key from crosscloud:sourcePrimaryHostKey, never one learned on first use.
+                    hostPublicKey: pulumi.output(e.primary.hostPublicKey),
+                    via: gatewaySsh,
+                },
+                privateIp: e.primary.privateIp,
+                // PGDATA stays where the host has it: no program-managed data disk.
+                dataDevice: pulumi.output(""),
+                firewall: databaseFirewall,
+                ready: [peerRoute, ...siteRules],
+            },
+        };
     }
 
     /** The newest Ubuntu 24.04 amd64 AMI from Canonical in `region`, or a clear error naming the override. */
@@ -325,7 +520,7 @@ export class AwsSite extends pulumi.ComponentResource {
 }
 
 /** Opens ports in a security group, one ingress rule per source CIDR. */
-function securityGroupFirewall(sg: aws.ec2.SecurityGroup): HostFirewall {
+function securityGroupFirewall(securityGroupId: pulumi.Input<string>): HostFirewall {
     return {
         allow: (rule: InboundRule, parent: pulumi.Resource) =>
             rule.sources.map(
@@ -333,7 +528,7 @@ function securityGroupFirewall(sg: aws.ec2.SecurityGroup): HostFirewall {
                     new aws.vpc.SecurityGroupIngressRule(
                         `${rule.name}-${i}`,
                         {
-                            securityGroupId: sg.id,
+                            securityGroupId,
                             ipProtocol: rule.protocol,
                             fromPort: rule.port,
                             toPort: rule.port,

@@ -57,6 +57,18 @@ export interface PostgresReplicaPairArgs {
     primaryDependsOn?: pulumi.Resource[];
     /** What the standby's step waits for (the tunnel). */
     standbyDependsOn?: pulumi.Resource[];
+    /**
+     * Sites (`DatabaseHost.site`) whose database host the program did not create: a running
+     * PostgreSQL it may restart only with consent (`allowExistingRestart`). Default: none.
+     */
+    existingSites?: string[];
+    /**
+     * `crosscloud:allowPrimaryRestart`: whether a setting that needs a restart (`archive_mode`,
+     * `wal_log_hints`, `listen_addresses`, ...) may restart PostgreSQL on an existing host. Without it
+     * the step leaves it running, prints `crosscloud: restart-needed: <settings>`, and the preview warns.
+     * Default false.
+     */
+    allowExistingRestart?: boolean;
 }
 
 /**
@@ -88,6 +100,17 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             throw new pulumi.ResourceError(found.join("\n"), this);
         }
         const parent = { parent: this };
+        // Hosts that existed before the program are restarted only with consent; the preview says which way.
+        const restartPolicy = (host: DatabaseHost): RestartPolicy =>
+            (args.existingSites ?? []).includes(host.site) && !args.allowExistingRestart ? "report" : "restart";
+        for (const site of args.existingSites ?? []) {
+            void pulumi.log.warn(
+                args.allowExistingRestart
+                    ? `PostgreSQL on the existing ${site} database host will be restarted if a setting this program applies needs it (archive_mode, wal_log_hints, listen_addresses, ...): crosscloud:allowPrimaryRestart is true.`
+                    : `PostgreSQL on the existing ${site} database host will not be restarted: settings that need a restart (archive_mode, wal_log_hints, listen_addresses, ...) stay pending and its step prints "crosscloud: restart-needed: <settings>"; set crosscloud:allowPrimaryRestart to true to allow the restart.`,
+                this,
+            );
+        }
         const replicator = new random.RandomPassword(`${name}-replicator-password`, { length: 40, special: false }, parent);
         const admin = new random.RandomPassword(`${name}-admin-password`, { length: 40, special: false }, parent);
         // The standby pulls archived WAL from the primary with this key (and the reverse after a switchover).
@@ -162,6 +185,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                 ])
                 .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
                     postgresScript(pgNode, {
+                        restartPolicy: restartPolicy(host),
                         replicatorPassword,
                         adminPassword,
                         archivePrivate,
@@ -280,7 +304,11 @@ export function promoteScript(version: number): HostScript {
     };
 }
 
+/** `restart`: apply settings that need a restart by restarting; `report`: leave them pending and say so. */
+export type RestartPolicy = "restart" | "report";
+
 interface PostgresSecrets {
+    restartPolicy: RestartPolicy;
     replicatorPassword: string;
     adminPassword: string;
     archivePrivate: string;
@@ -380,6 +408,7 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             PEER_IP: node.peerIp,
             SLOT: slotName(node.name),
             REPLICATION: node.replication,
+            RESTART_POLICY: s.restartPolicy,
         },
         files,
     };

@@ -176,3 +176,62 @@ export function checkDataDiskSize(sizeGb: number): string | undefined {
 export function problems(...checks: (string | undefined)[]): string[] {
     return checks.filter((c): c is string => c !== undefined);
 }
+
+/** The config keys that give an existing AWS environment by ids, and the stack outputs that give it by `crosscloud:sourceStack`. */
+export const SOURCE_ID_KEYS = {
+    vpcId: { key: "sourceVpcId", prefix: "vpc-", required: true },
+    gatewaySubnetId: { key: "sourceGatewaySubnetId", prefix: "subnet-", required: true },
+    databaseSubnetId: { key: "sourceDatabaseSubnetId", prefix: "subnet-", required: true },
+    primaryInstanceId: { key: "sourcePrimaryInstanceId", prefix: "i-", required: true },
+    databaseRouteTableId: { key: "sourceDatabaseRouteTableId", prefix: "rtb-", required: false },
+    primarySecurityGroupId: { key: "sourcePrimarySecurityGroupId", prefix: "sg-", required: false },
+} as const;
+export type SourceIdName = keyof typeof SOURCE_ID_KEYS;
+export type SourceIds = { [K in SourceIdName]?: string };
+
+/** Whether an AWS resource id has the shape `prefix` + 8 or 17 hex digits. */
+export function isAwsId(value: string, prefix: string): boolean {
+    return new RegExp(`^${prefix}[0-9a-f]{8}([0-9a-f]{9})?$`).test(value);
+}
+
+/**
+ * The existing AWS environment, if any: given by ids (`crosscloud:source*Id`) or by
+ * `crosscloud:sourceStack`, never both; the primary's SSH host key is always given in config.
+ */
+export function checkSource(ids: SourceIds, stack: string | undefined, hostKey: string | undefined): string[] {
+    const given = (Object.keys(SOURCE_ID_KEYS) as SourceIdName[]).filter((n) => ids[n] !== undefined);
+    const existing = given.length > 0 || stack !== undefined;
+    const found: (string | undefined)[] = [];
+    if (given.length > 0 && stack !== undefined) {
+        found.push(
+            `crosscloud:sourceStack and ${given.map((n) => `crosscloud:${SOURCE_ID_KEYS[n].key}`).join(", ")} are both set: take the existing AWS environment from one of them (unset crosscloud:sourceStack, or the source ids).`,
+        );
+    } else if (given.length > 0) {
+        const missing = (Object.keys(SOURCE_ID_KEYS) as SourceIdName[]).filter((n) => SOURCE_ID_KEYS[n].required && ids[n] === undefined);
+        if (missing.length > 0) {
+            found.push(
+                `${missing.map((n) => `crosscloud:${SOURCE_ID_KEYS[n].key}`).join(", ")} ${missing.length === 1 ? "is" : "are"} missing: an existing AWS environment given by ids needs crosscloud:sourceVpcId, crosscloud:sourceGatewaySubnetId, crosscloud:sourceDatabaseSubnetId and crosscloud:sourcePrimaryInstanceId.`,
+            );
+        }
+        for (const n of given) {
+            const { key, prefix } = SOURCE_ID_KEYS[n];
+            if (!isAwsId(ids[n]!, prefix)) {
+                found.push(`crosscloud:${key} "${ids[n]}" is not an AWS id: write it like ${prefix}0123456789abcdef0.`);
+            }
+        }
+    }
+    if (stack !== undefined && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(stack)) {
+        found.push(`crosscloud:sourceStack "${stack}" is not a fully qualified stack name: write it like acme/legacy-network/prod.`);
+    }
+    if (existing && (!hostKey || !parsePublicKey(hostKey))) {
+        found.push(
+            `crosscloud:sourcePrimaryHostKey is missing or malformed: set the existing primary's SSH host public key, one line such as "ssh-ed25519 AAAA..." (cat /etc/ssh/ssh_host_ed25519_key.pub on that host); the program pins it on every connection.`,
+        );
+    }
+    if (!existing && hostKey !== undefined) {
+        found.push(
+            `crosscloud:sourcePrimaryHostKey is set but no existing AWS environment is: set crosscloud:sourceStack or the source ids, or unset crosscloud:sourcePrimaryHostKey.`,
+        );
+    }
+    return problems(...found);
+}

@@ -11,6 +11,47 @@ export interface CloudMockOptions {
     azurePublicIp: string;
     /** AMI id the lookup returns; undefined makes the lookup fail as AWS does when nothing matches. */
     amiLookupResult?: string;
+    /** The running AWS environment the lookups (getVpc, getSubnet, getInstance, getRouteTable) find. */
+    existingAws?: ExistingAwsMock;
+    /** Outputs of the stacks a StackReference may read, by fully qualified name. */
+    stacks?: Record<string, Record<string, unknown>>;
+}
+
+/** A running AWS environment as the EC2 API describes it (ids, ranges, the primary). */
+export interface ExistingAwsMock {
+    vpcs: { id: string; cidrBlock: string }[];
+    subnets: { id: string; vpcId: string; cidrBlock: string; availabilityZone: string }[];
+    instances: { id: string; subnetId: string; privateIp: string; vpcSecurityGroupIds: string[]; instanceState: string }[];
+    routeTables: { id: string; vpcId: string; subnetIds: string[]; routes: { cidrBlock: string }[] }[];
+}
+
+/** A legacy VPC (the default VPC's range) with a public subnet, a private one and a running primary. */
+export function legacyAws(): ExistingAwsMock {
+    return {
+        vpcs: [{ id: "vpc-0a1b2c3d4e5f60718", cidrBlock: "172.31.0.0/16" }],
+        subnets: [
+            { id: "subnet-0aaaaaaaaaaaaaaa1", vpcId: "vpc-0a1b2c3d4e5f60718", cidrBlock: "172.31.0.0/24", availabilityZone: "eu-west-1a" },
+            { id: "subnet-0bbbbbbbbbbbbbbb2", vpcId: "vpc-0a1b2c3d4e5f60718", cidrBlock: "172.31.8.0/24", availabilityZone: "eu-west-1a" },
+            { id: "subnet-0fffffffffffffff9", vpcId: "vpc-0999999999999999f", cidrBlock: "10.99.0.0/24", availabilityZone: "eu-west-1b" },
+        ],
+        instances: [
+            {
+                id: "i-0ccccccccccccccc3",
+                subnetId: "subnet-0bbbbbbbbbbbbbbb2",
+                privateIp: "172.31.8.25",
+                vpcSecurityGroupIds: ["sg-0ddddddddddddddd4"],
+                instanceState: "running",
+            },
+        ],
+        routeTables: [
+            {
+                id: "rtb-0eeeeeeeeeeeeeee5",
+                vpcId: "vpc-0a1b2c3d4e5f60718",
+                subnetIds: ["subnet-0bbbbbbbbbbbbbbb2"],
+                routes: [{ cidrBlock: "172.31.0.0/16" }, { cidrBlock: "0.0.0.0/0" }],
+            },
+        ],
+    };
 }
 
 export const DEFAULT_CLOUD: CloudMockOptions = {
@@ -106,6 +147,15 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
                     secretOutputs: ["privateKeyOpenssh"],
                 };
             }
+            case "aws:ec2/route:Route":
+                return { id: `r-${inputs.routeTableId}${digest(inputs.destinationCidrBlock, 8)}`, state: {} };
+            case "pulumi:pulumi:StackReference": {
+                const outputs = options.stacks?.[inputs.name];
+                if (!outputs) {
+                    throw new Error(`unknown stack ${inputs.name}`);
+                }
+                return { id: inputs.name, state: { outputs, secretOutputNames: [] } };
+            }
             case "command:remote:Command":
                 return { id: `${name}-${digest(name, 8)}`, state: { stdout: "", stderr: "" } };
             default:
@@ -124,6 +174,36 @@ export function cloudCalls(options: CloudMockOptions = DEFAULT_CLOUD): CallBehav
                     throw new Error("Your query returned no results. Please change your search criteria and try again.");
                 }
                 return { id: options.amiLookupResult, name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101" };
+            case "aws:ec2/getVpc:getVpc": {
+                const vpc = options.existingAws?.vpcs.find((v) => v.id === inputs.id);
+                if (!vpc) {
+                    throw new Error("no matching EC2 VPC found");
+                }
+                return { id: vpc.id, cidrBlock: vpc.cidrBlock };
+            }
+            case "aws:ec2/getSubnet:getSubnet": {
+                const subnet = options.existingAws?.subnets.find((sn) => sn.id === inputs.id);
+                if (!subnet) {
+                    throw new Error("no matching EC2 Subnet found");
+                }
+                return { ...subnet };
+            }
+            case "aws:ec2/getInstance:getInstance": {
+                const instance = options.existingAws?.instances.find((i) => i.id === inputs.instanceId);
+                if (!instance) {
+                    throw new Error("Your query returned no results. Please change your search criteria and try again.");
+                }
+                return { ...instance, instanceId: instance.id };
+            }
+            case "aws:ec2/getRouteTable:getRouteTable": {
+                const table = options.existingAws?.routeTables.find((t) =>
+                    inputs.routeTableId !== undefined ? t.id === inputs.routeTableId : t.subnetIds.includes(inputs.subnetId),
+                );
+                if (!table) {
+                    throw new Error("query returned no results. Please change your search criteria and try again");
+                }
+                return { id: table.id, routeTableId: table.id, vpcId: table.vpcId, routes: table.routes };
+            }
             default:
                 throw new Error(`the mocks know no function ${token} (called with ${JSON.stringify(inputs)})`);
         }

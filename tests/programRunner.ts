@@ -194,9 +194,11 @@ export async function runProgram(options: {
         false,
     );
     forgetProgramModules();
-    const program = require(path.join(PROJECT_ROOT, "index.ts"));
+    // index.ts exports an async function, as the Pulumi runtime accepts: its result is the outputs.
+    const exported: unknown = require(path.join(PROJECT_ROOT, "index.ts"));
+    const program: unknown = exported instanceof Function ? await (exported as () => Promise<unknown>)() : exported;
     const secretOutputs: string[] = [];
-    const outputs = (await resolveExports({ ...program }, "", secretOutputs)) as Record<string, unknown>;
+    const outputs = (await resolveExports({ ...(program as object) }, "", secretOutputs)) as Record<string, unknown>;
     // Wait until every registration the program started has been answered.
     await pulumi.runtime.disconnect();
     return { registrations, invocations, outputs, secretOutputs };

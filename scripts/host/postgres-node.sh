@@ -3,7 +3,7 @@
 # switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
 # step promotes it after the fence. A host that is to become standby while it was the primary
 # rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION.
+# Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
 # Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
@@ -30,7 +30,10 @@ prepare_data_disk() {
         changed "mounted ${device} on ${mountpoint}"
     fi
 }
-prepare_data_disk "$DATA_DEVICE"
+# An existing host keeps PGDATA where it is: no program-managed data disk (DATA_DEVICE empty).
+if [[ -n $DATA_DEVICE ]]; then
+    prepare_data_disk "$DATA_DEVICE"
+fi
 
 # --- packages: Ubuntu 24.04 ships PostgreSQL 16; other versions come from the PGDG repository
 if ! dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed'; then
@@ -75,7 +78,17 @@ apply_config() {
         reload_config
     fi
     wait_ready
-    restart_if_pending
+    if [[ $RESTART_POLICY == report ]]; then
+        # A running primary this program did not create: restarted only with crosscloud:allowPrimaryRestart.
+        local pending
+        pending=$(psql_admin -c "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart")
+        if [[ -n $pending ]]; then
+            log "restart-needed: ${pending}"
+            log "not restarted ${UNIT}: set crosscloud:allowPrimaryRestart to true and run pulumi up again to apply these settings"
+        fi
+    else
+        restart_if_pending
+    fi
 }
 
 # --- primary
