@@ -57,6 +57,8 @@ if [[ -n $other ]]; then
 fi
 if ! pg_lsclusters --no-header | awk '{print $1 "-" $2}' | grep -qx "$CLUSTER"; then
     pg_createcluster "$PG_VERSION" main >/dev/null
+    # An empty cluster: a base backup may replace it until the primary role has used it.
+    runuser -u postgres -- touch "$PGDATA/crosscloud.fresh"
     changed "created cluster ${CLUSTER}"
 fi
 install -d -o postgres -g postgres -m 750 "$ARCHIVE_DIR"
@@ -135,6 +137,11 @@ if [[ $ROLE == standby ]]; then
         rm -f "$PGDATA/crosscloud.fenced"
         changed "rejoined ${PEER_IP} as its standby (pg_rewind)"
     elif [[ $local_id != "$primary_id" ]] || ! is_standby; then
+        # Never replace a database with a copy of the peer: only an empty cluster this step made, a
+        # standby (a copy of something) or an interrupted base backup (no identifier) may go.
+        if [[ -n $local_id && ! -f $PGDATA/crosscloud.fresh ]] && ! is_standby; then
+            die "this host holds a PostgreSQL cluster (system identifier ${local_id}) that is neither a copy of the primary on ${PEER_IP} (${primary_id}) nor a standby: refusing to replace it with a base backup. If it holds your data, set crosscloud:primary to this host's site; if it may be discarded, move ${PGDATA} away and run pulumi up again"
+        fi
         log "making ${PGDATA} a copy of the primary ${PEER_IP} (pg_basebackup)"
         systemctl stop "$UNIT"
         find "$PGDATA" -mindepth 1 -delete

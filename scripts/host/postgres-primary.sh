@@ -39,6 +39,8 @@ ensure_role() { # NAME ATTRIBUTES VERIFIER
         changed "set the password of role $1"
     fi
 }
+# From here on this cluster may hold data: no base backup may replace it (postgres-node.sh).
+rm -f "$PGDATA/crosscloud.fresh"
 ensure_role replicator "LOGIN REPLICATION" "$REPLICATOR_VERIFIER"
 ensure_role crosscloud_admin "LOGIN CREATEDB CREATEROLE" "$ADMIN_VERIFIER"
 # pg_rewind connects as the replication user to an ordinary database and reads files with these.
