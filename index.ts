@@ -6,6 +6,7 @@ import { AzureSite } from "./components/azureSite";
 import { OpenswanTunnel } from "./components/openswanTunnel";
 import { PostgresReplicaPair, sshHostOutput } from "./components/postgresReplicaPair";
 import { loadConfig } from "./config";
+import { IPSEC_CIPHERS } from "./scripts/ipsec";
 
 const config = loadConfig();
 
@@ -35,6 +36,7 @@ const azure = new AzureSite("azure", {
 const tunnel = new OpenswanTunnel("tunnel", {
     gateways: [aws.gateway, azure.gateway],
     sshPrivateKey: config.sshPrivateKey,
+    tuning: IPSEC_CIPHERS[config.ipsecCipher],
 });
 
 // crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).
