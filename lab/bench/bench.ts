@@ -95,7 +95,8 @@ export interface BenchResult {
     pgbench: PgbenchFigure[];
     lag: LagFigure[];
     plainLagError?: string;
-    cut: { seconds: number; catchUpSeconds: number; series: { t: number; lagSeconds: number }[] };
+    /** catchUpSeconds: polled through the control channel; the series (10 Hz on the standby) is finer. */
+    cut: { seconds: number; restoredAt?: number; catchUpSeconds: number; series: { t: number; lagSeconds: number }[] };
     upSeconds: Record<string, number>;
     notes: string[];
 }
@@ -126,6 +127,20 @@ function parseIperf(json: string, udp: boolean): IperfRun {
 
 export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResult> {
     fs.mkdirSync(opts.out, { recursive: true });
+    // The full run keeps going past a failed part (noted in the report); the smoke fails on it.
+    const realStep = lab.step;
+    const step = async (name: string, body: () => Promise<string>): Promise<void> => {
+        try {
+            await realStep(name, body);
+        } catch (err) {
+            if (opts.smoke) {
+                throw err;
+            }
+            const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+            result.notes.push(`${name}: FAILED: ${message}`);
+            lab.log(`${name}: FAILED (continuing): ${message}`);
+        }
+    };
     const result: BenchResult = {
         startedAt: new Date().toISOString(),
         finishedAt: "",
@@ -145,13 +160,27 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
     };
     const save = () => fs.writeFileSync(path.join(opts.out, "results.json"), JSON.stringify(result, null, 2));
     const iperfFlags = (streams: number, reverse: boolean, udp: boolean) =>
-        ["-J", "-t", String(opts.iperfSeconds), "-P", String(streams), ...(reverse ? ["-R"] : []), ...(udp ? ["-u", "-b", "0", "-l", "64"] : [])].join(" ");
+        [
+            "-J",
+            "-t",
+            String(opts.iperfSeconds),
+            "-P",
+            String(streams),
+            ...(reverse ? ["-R"] : []),
+            ...(udp ? ["-u", "-b", "0", "-l", "64"] : []),
+        ].join(" ");
 
     // iperf3 servers on both gateways (they answer on private and public addresses alike).
     for (const gw of Object.values(GW)) {
-        await shell(gw, "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid");
+        await shell(
+            gw,
+            "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid",
+        );
     }
-    await shell("azure-database", "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid");
+    await shell(
+        "azure-database",
+        "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid",
+    );
 
     /** iperf3 from the AWS gateway to `target`, `reps` times; -R measures azure→aws. */
     const gatewayRuns = async (target: string, streams: number, reverse: boolean, udp: boolean): Promise<IperfRun[]> => {
@@ -173,7 +202,9 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
                     mbits: spread(runs.map((r) => r.mbits)),
                     retransmits: spread(runs.map((r) => r.retransmits)),
                 });
-                lab.log(`  ${pathName} ${cipher} ${streams} stream(s) ${reverse ? "azure→aws" : "aws→azure"}: ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`);
+                lab.log(
+                    `  ${pathName} ${cipher} ${streams} stream(s) ${reverse ? "azure→aws" : "aws→azure"}: ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
+                );
             }
         }
         const udp = await gatewayRuns(target, 1, false, true);
@@ -205,23 +236,23 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
     };
 
     // --- Network, per cipher suite -------------------------------------------------------------
-    await lab.step("bench: plain WAN link between the gateways' public addresses", async () => {
+    await step("bench: plain WAN link between the gateways' public addresses", async () => {
         await measurePath("plain", "none", LAB_PUBLIC_IPS.azure);
         return "done";
     });
-    await lab.step("bench: plain veth pair inside UML (no ESP)", async () => {
+    await step("bench: plain veth pair inside UML (no ESP)", async () => {
         await measureCeiling("plain");
         return "done";
     });
     for (const cipher of opts.ciphers) {
-        await lab.step(`bench: tunnel with ${cipher}`, async () => {
+        await step(`bench: tunnel with ${cipher}`, async () => {
             await switchCipher(lab, cipher, result);
             await measurePath("tunnel", cipher, GW_PRIVATE.azure);
             await measureCeiling(cipher);
             return `tunnel xfrm ${result.tunnelCipher[cipher]}; ceiling ${result.ceilingCipher[cipher]}`;
         });
         if (cipher === opts.ciphers[0]) {
-            await lab.step("bench: path MTU, fragments and retransmissions, database host to database host", async () => {
+            await step("bench: path MTU, fragments and retransmissions, database host to database host", async () => {
                 await pathChecks(lab, opts, result);
                 save();
                 return `largest IP packet ${result.pmtu.largestIpPacket} B; ${result.pmtu.wanFragments} fragments of ${result.pmtu.wanPackets} WAN packets`;
@@ -229,7 +260,7 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
         }
     }
     if (opts.ciphers[opts.ciphers.length - 1] !== "aes-gcm-256") {
-        await lab.step("bench: back to the default cipher", async () => {
+        await step("bench: back to the default cipher", async () => {
             await switchCipher(lab, "aes-gcm-256", result);
             return "aes-gcm-256";
         });
@@ -239,7 +270,7 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
     }
 
     // --- PostgreSQL -------------------------------------------------------------------------------
-    await postgresBench(lab, opts, result, save);
+    await postgresBench(lab, opts, result, save, step);
 
     result.finishedAt = new Date().toISOString();
     save();
@@ -255,11 +286,12 @@ async function switchCipher(lab: Lab, cipher: IpsecCipher, result: BenchResult):
             await lab.up({ "crosscloud:ipsecCipher": cipher }, () => undefined, { onlyChanged: true });
             result.upSeconds[cipher] = (Date.now() - t) / 1000;
         }
-        const want = { "aes-gcm-256": /AES_GCM_16_256/, "aes-gcm-128": /AES_GCM_16_128/, "chacha20-poly1305": /CHACHA20_POLY1305/, "aes-cbc-sha1": /AES_CBC_128-HMAC_SHA1/ }[cipher];
+        const want = CIPHER_XFRM[cipher];
         await waitFor(`a Child SA with ${cipher} on both gateways`, 120, async () => {
             for (const gw of Object.values(GW)) {
-                const status = await shell(gw, "ipsec whack --trafficstatus; ipsec whack --showstates");
-                if (!want.test(status) || !/ESTABLISHED_CHILD_SA/.test(status)) {
+                const status = await shell(gw, "ipsec whack --showstates");
+                const algos = await xfrmAlgorithms(gw);
+                if (!/ESTABLISHED_CHILD_SA/.test(status) || algos.length === 0 || !algos.every((a) => want.test(a))) {
                     return false;
                 }
             }
@@ -270,9 +302,32 @@ async function switchCipher(lab: Lab, cipher: IpsecCipher, result: BenchResult):
             await shell(GW.aws, `timeout 3 bash -c '</dev/tcp/${GW_PRIVATE.azure}/5201'`);
             return true;
         });
-        const states = await shell(GW.aws, "ip xfrm state | grep -E '^\\s+(aead|enc|auth)' | sed 's/0x[0-9a-f]*/KEY/' | sort -u | tr -s ' ' | paste -sd ';'");
-        result.tunnelCipher[cipher] = states.trim();
+        result.tunnelCipher[cipher] = [...new Set(await xfrmAlgorithms(GW.aws))].join("; ");
     }
+}
+
+/** What `ip xfrm state` shows for each SA's algorithms, keys replaced by their length. */
+const CIPHER_XFRM: Record<IpsecCipher, RegExp> = {
+    "aes-gcm-256": /^aead rfc4106\(gcm\(aes\)\) 288-bit key 128$/,
+    "aes-gcm-128": /^aead rfc4106\(gcm\(aes\)\) 160-bit key 128$/,
+    "chacha20-poly1305": /^aead rfc7539esp\(chacha20,poly1305\) 288-bit key 128$/,
+    "aes-cbc-sha1": /^auth-trunc hmac\(sha1\) 160-bit key 96 \+ enc cbc\(aes\) 128-bit key$/,
+};
+async function xfrmAlgorithms(host: string): Promise<string[]> {
+    const out = await shell(host, "ip xfrm state");
+    // One entry per SA: its algorithm lines joined, e.g. "auth-trunc hmac(sha1) 160-bit key 96 + enc cbc(aes) 128-bit key".
+    return out
+        .split(/^src /m)
+        .slice(1)
+        .map((sa) =>
+            sa
+                .split("\n")
+                .map((l) => l.trim())
+                .filter((l) => /^(aead|enc|auth|auth-trunc) /.test(l))
+                .map((l) => l.replace(/0x([0-9a-f]+)/, (_, hex: string) => `${hex.length * 4}-bit key`))
+                .sort()
+                .join(" + "),
+        );
 }
 
 /** Largest unfragmented packet db→db, WAN fragments and TCP retransmissions on the product's path. */
@@ -315,13 +370,15 @@ async function pathChecks(lab: Lab, opts: BenchOptions, result: BenchResult): Pr
     fs.rmSync(pcap, { force: true });
 }
 
-async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, save: () => void): Promise<void> {
+type Step = (name: string, body: () => Promise<string>) => Promise<void>;
+
+async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, save: () => void, step: Step): Promise<void> {
     const primaryHost = `${lab.primary}-database`;
     const standbyHost = `${peerOf(lab.primary)}-database`;
     const standbyName = peerOf(lab.primary);
     const pg = PGBENCH;
 
-    await lab.step("bench: pgbench database (fixed scale)", async () => {
+    await step("bench: pgbench database (fixed scale)", async () => {
         await psql(primaryHost, "DROP DATABASE IF EXISTS bench");
         await psql(primaryHost, "CREATE DATABASE bench");
         await shell(primaryHost, `runuser -u postgres -- pgbench -q -i -s ${pg.scale} bench 2>&1 | tail -1`);
@@ -344,7 +401,7 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
         return `${tps.map((t) => t.toFixed(0)).join(", ")} TPS`;
     };
 
-    await lab.step("bench: pgbench, primary without a standby", async () => {
+    await step("bench: pgbench, primary without a standby", async () => {
         await shell(standbyHost, "systemctl stop postgresql");
         try {
             return await pgbench("no standby");
@@ -353,22 +410,22 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
             await waitForStreaming(primaryHost, standbyName, 120);
         }
     });
-    await lab.step("bench: pgbench, asynchronous standby", () => pgbench("async"));
+    await step("bench: pgbench, asynchronous standby", () => pgbench("async"));
 
-    await lab.step("bench: replay lag under the default load, through the tunnel", async () => {
+    await step("bench: replay lag under the default load, through the tunnel", async () => {
         result.lag.push(await lagUnderLoad(primaryHost, "tunnel", opts.lagSeconds));
         save();
         const l = result.lag[result.lag.length - 1];
         return `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, ${l.samples} samples at ${l.hz.toFixed(1)} Hz`;
     });
-    await lab.step("bench: replay lag under the default load, over the plain link", async () => {
+    await step("bench: replay lag under the default load, over the plain link", async () => {
         try {
             await plainReplication(primaryHost, standbyHost, true);
             result.lag.push(await lagUnderLoad(primaryHost, "plain", opts.lagSeconds));
             const l = result.lag[result.lag.length - 1];
             return `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms`;
         } catch (err) {
-            result.plainLagError = err instanceof Error ? err.message : String(err);
+            result.plainLagError = (err instanceof Error ? err.message : String(err)).split("\n")[0];
             return `not measured: ${result.plainLagError}`;
         } finally {
             await plainReplication(primaryHost, standbyHost, false);
@@ -377,14 +434,14 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
         }
     });
 
-    await lab.step(`bench: catch-up after a ${opts.cutSeconds} s WAN cut under the default load`, async () => {
+    await step(`bench: catch-up after a ${opts.cutSeconds} s WAN cut under the default load`, async () => {
         result.cut = await linkCut(lab, primaryHost, standbyHost, opts);
         save();
         return `caught up ${result.cut.catchUpSeconds.toFixed(1)} s after the link came back`;
     });
 
     for (const level of opts.syncLevels) {
-        await lab.step(`bench: pgbench, synchronous_commit = ${level}`, async () => {
+        await step(`bench: pgbench, synchronous_commit = ${level}`, async () => {
             const t = Date.now();
             await lab.up({ "crosscloud:synchronous": level }, () => undefined, { onlyChanged: true });
             result.upSeconds[`synchronous=${level}`] = (Date.now() - t) / 1000;
@@ -402,17 +459,27 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
 }
 
 async function waitForStreaming(primaryHost: string, standbyName: string, seconds: number, clientAddr?: string): Promise<void> {
-    await waitFor(`${standbyName} streaming${clientAddr ? ` from ${clientAddr}` : ""}`, seconds, async () => {
-        const rows = await psql(primaryHost, "SELECT application_name, state, client_addr FROM pg_stat_replication");
-        return new RegExp(`^${standbyName}\\|streaming\\|${clientAddr ?? ""}`, "m").test(rows);
-    }, 500);
+    await waitFor(
+        `${standbyName} streaming${clientAddr ? ` from ${clientAddr}` : ""}`,
+        seconds,
+        async () => {
+            const rows = await psql(primaryHost, "SELECT application_name, state, client_addr FROM pg_stat_replication");
+            return new RegExp(`^${standbyName}\\|streaming\\|${clientAddr ?? ""}`, "m").test(rows);
+        },
+        500,
+    );
 }
 
 async function waitForCaughtUp(primaryHost: string, seconds: number): Promise<number> {
     const target = (await psql(primaryHost, "SELECT pg_current_wal_lsn()")).trim();
-    return waitFor("the standby to replay the primary's WAL", seconds, async () =>
-        (await psql(primaryHost, `SELECT coalesce(bool_and(replay_lsn >= '${target}'), false) FROM pg_stat_replication`)).trim() === "t",
-    200);
+    return waitFor(
+        "the standby to replay the primary's WAL",
+        seconds,
+        async () =>
+            (await psql(primaryHost, `SELECT coalesce(bool_and(replay_lsn >= '${target}'), false) FROM pg_stat_replication`)).trim() ===
+            "t",
+        200,
+    );
 }
 
 /** Samples a query at 10 Hz on a host in the background (one psql session, \watch 0.1). */
@@ -424,7 +491,10 @@ async function startSampler(host: string, name: string, sql: string, seconds: nu
     );
 }
 async function stopSampler(host: string, name: string): Promise<void> {
-    await shell(host, `[ -s /run/bench-${name}.pid ] && kill $(cat /run/bench-${name}.pid) 2>/dev/null; rm -f /run/bench-${name}.pid; true`);
+    await shell(
+        host,
+        `[ -s /run/bench-${name}.pid ] && kill $(cat /run/bench-${name}.pid) 2>/dev/null; rm -f /run/bench-${name}.pid; true`,
+    );
 }
 async function readSamples(host: string, name: string): Promise<number[][]> {
     const out = await shell(host, `cat /run/bench-${name}.csv`);
@@ -439,7 +509,10 @@ async function lagUnderLoad(primaryHost: string, pathName: string, seconds: numb
     const sql = "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from replay_lag) * 1000, 0) FROM pg_stat_replication";
     await startSampler(primaryHost, "lag", sql, seconds + 1);
     const pg = PGBENCH;
-    await shell(primaryHost, `runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${seconds} bench >/dev/null 2>&1`);
+    await shell(
+        primaryHost,
+        `runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${seconds} bench >/dev/null 2>&1`,
+    );
     await stopSampler(primaryHost, "lag");
     const samples = await readSamples(primaryHost, "lag");
     if (samples.length < 10) {
@@ -447,7 +520,15 @@ async function lagUnderLoad(primaryHost: string, pathName: string, seconds: numb
     }
     const lags = samples.map((s) => s[1]);
     const span = samples[samples.length - 1][0] - samples[0][0];
-    return { path: pathName, samples: samples.length, hz: (samples.length - 1) / span, p50: percentile(lags, 50), p95: percentile(lags, 95), p99: percentile(lags, 99), max: Math.max(...lags) };
+    return {
+        path: pathName,
+        samples: samples.length,
+        hz: (samples.length - 1) / span,
+        p50: percentile(lags, 50),
+        p95: percentile(lags, 95),
+        p99: percentile(lags, 99),
+        max: Math.max(...lags),
+    };
 }
 
 /**
@@ -461,12 +542,24 @@ async function plainReplication(primaryHost: string, standbyHost: string, on: bo
     const gw = "aws-gateway";
     const hba = "/etc/postgresql/15/main/pg_hba.conf";
     if (on) {
-        await shell(gw, `iptables-legacy -t nat -I PREROUTING -p tcp --dport 15432 -j DNAT --to-destination 10.10.1.10:5432 -m comment --comment bench-plain
-iptables-legacy -t nat -I POSTROUTING -p tcp -d 10.10.1.10 --dport 5432 -s 0.0.0.0/0 ! -s 10.10.0.0/16 -j MASQUERADE -m comment --comment bench-plain`);
-        await shell(primaryHost, `sed -i '1i hostssl replication replicator ${GW_PRIVATE.aws}/32 scram-sha-256 # bench-plain' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`);
-        await shell(standbyHost, `f=/var/lib/postgresql/.pgpass; grep -q '^${LAB_PUBLIC_IPS.aws}:15432:' $f || awk -F: '$1=="10.10.1.10" {OFS=":"; $1="${LAB_PUBLIC_IPS.aws}"; $2="15432"; print}' $f | head -1 >> $f`);
+        await shell(
+            gw,
+            `iptables-legacy -t nat -I PREROUTING -p tcp --dport 15432 -j DNAT --to-destination 10.10.1.10:5432 -m comment --comment bench-plain
+iptables-legacy -t nat -I POSTROUTING -p tcp -d 10.10.1.10 --dport 5432 ! -s 10.10.0.0/16 -j MASQUERADE -m comment --comment bench-plain`,
+        );
+        await shell(
+            primaryHost,
+            `sed -i '1i hostssl replication replicator ${GW_PRIVATE.aws}/32 scram-sha-256 # bench-plain' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`,
+        );
+        await shell(
+            standbyHost,
+            `f=/var/lib/postgresql/.pgpass; grep -q '^${LAB_PUBLIC_IPS.aws}:15432:' $f || awk -F: '$1=="10.10.1.10" {OFS=":"; $1="${LAB_PUBLIC_IPS.aws}"; $2="15432"; print}' $f | head -1 >> $f`,
+        );
         const conninfo = (await psql(standbyHost, "SHOW primary_conninfo")).trim();
-        const plain = conninfo.replace(/host=\S+/, `host=${LAB_PUBLIC_IPS.aws}`).replace(/port=\S+/, "port=15432").replace(/'/g, "''");
+        const plain = conninfo
+            .replace(/host=\S+/, `host=${LAB_PUBLIC_IPS.aws}`)
+            .replace(/port=\S+/, "port=15432")
+            .replace(/'/g, "''");
         await psql(standbyHost, `ALTER SYSTEM SET primary_conninfo = '${plain}'`);
         await psql(standbyHost, "SELECT pg_reload_conf()");
         await waitForStreaming(primaryHost, standbyHost.replace("-database", ""), 60, GW_PRIVATE.aws);
@@ -474,10 +567,18 @@ iptables-legacy -t nat -I POSTROUTING -p tcp -d 10.10.1.10 --dport 5432 -s 0.0.0
         await psql(standbyHost, "ALTER SYSTEM RESET primary_conninfo").catch(() => "");
         await psql(standbyHost, "SELECT pg_reload_conf()").catch(() => "");
         await shell(standbyHost, `sed -i '/^${LAB_PUBLIC_IPS.aws}:15432:/d' /var/lib/postgresql/.pgpass`).catch(() => "");
-        await shell(primaryHost, `sed -i '/# bench-plain$/d' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`).catch(() => "");
-        await shell(gw, `for t in PREROUTING POSTROUTING; do while n=$(iptables-legacy -t nat -L $t --line-numbers -n | awk '/bench-plain/ {print $1; exit}'); [ -n "$n" ]; do iptables-legacy -t nat -D $t $n; done; done`).catch(() => "");
+        await shell(
+            primaryHost,
+            `sed -i '/# bench-plain$/d' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`,
+        ).catch(() => "");
+        await shell(
+            gw,
+            `for t in PREROUTING POSTROUTING; do while n=$(iptables-legacy -t nat -L $t --line-numbers -n | awk '/bench-plain/ {print $1; exit}'); [ -n "$n" ]; do iptables-legacy -t nat -D $t $n; done; done`,
+        ).catch(() => "");
         // The walreceiver keeps its plain connection until it breaks: end it on the primary.
-        await psql(primaryHost, `SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE client_addr = '${GW_PRIVATE.aws}'`).catch(() => "");
+        await psql(primaryHost, `SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE client_addr = '${GW_PRIVATE.aws}'`).catch(
+            () => "",
+        );
     }
 }
 
@@ -487,8 +588,16 @@ async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts:
     const before = 5;
     const total = before + opts.cutSeconds + 60;
     // On the standby: how far its replay is behind now (WAL from a busy primary makes this the lag).
-    await startSampler(standbyHost, "cut", "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()), 0)", total);
-    await shell(primaryHost, `(setsid runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${total} bench >/run/bench-cut-load.log 2>&1 & echo $! > /run/bench-cut-load.pid)`);
+    await startSampler(
+        standbyHost,
+        "cut",
+        "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()), 0)",
+        total,
+    );
+    await shell(
+        primaryHost,
+        `(setsid runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${total} bench >/run/bench-cut-load.log 2>&1 & echo $! > /run/bench-cut-load.pid)`,
+    );
     const t0 = Date.now() / 1000;
     await new Promise((r) => setTimeout(r, before * 1000));
     await labctl(["wan", "cut", "on"]);
@@ -500,9 +609,14 @@ async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts:
     let catchUp = NaN;
     try {
         const target = (await psql(primaryHost, "SELECT pg_current_wal_lsn()")).trim();
-        await waitFor("the standby to replay what was written during the cut", 120, async () =>
-            (await psql(primaryHost, `SELECT coalesce(bool_and(replay_lsn >= '${target}'), false) FROM pg_stat_replication`)).trim() === "t",
-        200);
+        await waitFor(
+            "the standby to replay what was written during the cut",
+            120,
+            async () =>
+                (await psql(primaryHost, `SELECT coalesce(bool_and(replay_lsn >= '${target}'), false) FROM pg_stat_replication`)).trim() ===
+                "t",
+            200,
+        );
         catchUp = Date.now() / 1000 - restoredAt;
     } finally {
         await shell(primaryHost, "kill $(cat /run/bench-cut-load.pid) 2>/dev/null; rm -f /run/bench-cut-load.pid; true");
@@ -513,6 +627,7 @@ async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts:
     void t0;
     return {
         seconds: opts.cutSeconds,
+        restoredAt: restoredAt - cutAt,
         catchUpSeconds: catchUp,
         series: samples.map(([t, lag]) => ({ t: t - cutAt, lagSeconds: lag })),
     };
@@ -521,7 +636,9 @@ async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts:
 async function machineFacts(): Promise<Record<string, string>> {
     const run = (cmd: string) => {
         try {
-            return execFileSync("bash", ["-c", cmd], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+            return execFileSync("bash", ["-c", cmd], { stdio: ["ignore", "pipe", "ignore"] })
+                .toString()
+                .trim();
         } catch {
             return "unknown";
         }

@@ -16,10 +16,18 @@ export interface DeployedPlan {
 }
 
 /** Checks the stack's outputs and plans the runs; throws naming what is missing. */
-export function planDeployed(outputs: Record<string, any>, opts: { allowPlainBaseline: boolean; instanceTypes?: Record<string, string> }): DeployedPlan {
-    const missing = ["awsGatewayPublicIp", "azureGatewayPublicIp", "primary", "primaryPrivateIp", "standbyPrivateIp", "databaseHosts"].filter(
-        (k) => outputs[k] === undefined,
-    );
+export function planDeployed(
+    outputs: Record<string, any>,
+    opts: { allowPlainBaseline: boolean; instanceTypes?: Record<string, string> },
+): DeployedPlan {
+    const missing = [
+        "awsGatewayPublicIp",
+        "azureGatewayPublicIp",
+        "primary",
+        "primaryPrivateIp",
+        "standbyPrivateIp",
+        "databaseHosts",
+    ].filter((k) => outputs[k] === undefined);
     if (missing.length > 0) {
         throw new Error(`the stack outputs lack ${missing.join(", ")}: pass \`pulumi stack output --json\` of a crosscloud stack`);
     }
@@ -30,7 +38,11 @@ export function planDeployed(outputs: Record<string, any>, opts: { allowPlainBas
         }
     }
     const types = opts.instanceTypes ?? {};
-    const suffix = Object.keys(types).length ? ` on ${Object.entries(types).map(([k, t]) => `${k}=${t}`).join(", ")}` : "";
+    const suffix = Object.keys(types).length
+        ? ` on ${Object.entries(types)
+              .map(([k, t]) => `${k}=${t}`)
+              .join(", ")}`
+        : "";
     return {
         primary: outputs.primary,
         gateways: { aws: outputs.awsGatewayPublicIp, azure: outputs.azureGatewayPublicIp },
@@ -40,7 +52,9 @@ export function planDeployed(outputs: Record<string, any>, opts: { allowPlainBas
         runs: [
             `iperf3 TCP 1/4 streams both ways through the tunnel (database host to database host)${suffix}`,
             ...(opts.allowPlainBaseline
-                ? [`iperf3 over the plain link between the gateways' public addresses (temporary rule: TCP 5201 from the peer gateway only)${suffix}`]
+                ? [
+                      `iperf3 over the plain link between the gateways' public addresses (temporary rule: TCP 5201 from the peer gateway only)${suffix}`,
+                  ]
                 : ["plain-link baseline skipped: not opted in (--allow-plain-baseline); the report shows tunnel figures only"]),
             `pgbench on the primary: no standby, async, remote_write, on, remote_apply${suffix}`,
             `replay lag at 10 Hz under the default load${suffix}`,

@@ -57,7 +57,7 @@ s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_U
     ip netns exec $B iperf3 -s -D -B $INNER_B -I /run/bench-esp-iperf.pid
     for i in $(seq 50); do ip netns exec $B ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
     ip netns exec $A ping -c 1 -W 2 $INNER_B >/dev/null || { echo "esp-ceiling: $INNER_B unreachable through the static tunnel" >&2; exit 1; }
-    ip -n $A xfrm state | grep -E '^\s+(aead|enc)' | head -1 || true
+    ip -n $A xfrm state | grep -E '^\s+(aead|enc|auth)' | sed -E 's/0x[0-9a-f]+/<key>/' | sort -u | paste -sd ' ' || true
     ;;
   iperf) shift; ip netns exec $A iperf3 -c $INNER_B -B $INNER_A "$@" ;;
   teardown) teardown ;;

@@ -1,20 +1,16 @@
 // The report: Markdown with every figure as median (min–max, n), the targets, and two charts
 // rendered headless by vega-lite (SVG).
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import type { BenchResult, TcpFigure } from "./bench";
 import { PGBENCH } from "./bench";
 import { Spread, fmt, ratio } from "./stats";
 
-// vega 6 is ESM with top-level await: load it with a real import(), which TypeScript's CommonJS
-// output would otherwise turn into require().
-const importEsm = new Function("m", "return import(m)") as (m: string) => Promise<any>;
-
-async function svg(spec: Record<string, unknown>): Promise<string> {
-    const vega = await importEsm("vega");
-    const vl = await importEsm("vega-lite");
-    const compiled = vl.compile(spec).spec;
-    return new vega.View(vega.parse(compiled), { renderer: "none" }).toSVG();
+/** SVG of each vega-lite spec, rendered by charts.mjs in a child node process. */
+function svgs(specs: Record<string, Record<string, unknown>>): Record<string, string> {
+    const out = execFileSync(process.execPath, [path.join(__dirname, "charts.mjs")], { input: JSON.stringify(specs), maxBuffer: 1 << 26 });
+    return JSON.parse(out.toString());
 }
 
 export const TARGETS = { ceilingRatio: 0.9, lagRatio: 1.5 };
@@ -27,6 +23,16 @@ export interface Verdicts {
 
 const find = (r: BenchResult, p: string, cipher: string, streams: number, dir = "aws→azure"): TcpFigure | undefined =>
     r.tcp.find((t) => t.path === p && t.cipher === cipher && t.streams === streams && t.direction === dir);
+
+/**
+ * Catch-up from the 10 Hz series: seconds from the link's return until the standby's replay delay is
+ * back under 1 s (the restore time is taken as recorded, or the nominal cut length).
+ */
+export function catchUpFromSeries(cut: BenchResult["cut"]): number {
+    const restored = cut.restoredAt ?? cut.seconds;
+    const back = cut.series.find((p) => p.t >= restored && p.lagSeconds < 1);
+    return back ? back.t - restored : NaN;
+}
 
 export function verdicts(r: BenchResult): Verdicts {
     const ciphers = [...new Set(r.tcp.filter((t) => t.path === "tunnel").map((t) => t.cipher))];
@@ -47,16 +53,22 @@ export function verdicts(r: BenchResult): Verdicts {
 const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(0)} %`);
 
 /** Writes REPORT.md, throughput-per-cipher.svg and lag-across-cut.svg into `dir`. */
-export async function writeReport(r: BenchResult, dir: string, analysis = ""): Promise<string[]> {
+export function writeReport(r: BenchResult, dir: string, analysis = ""): string[] {
     fs.mkdirSync(dir, { recursive: true });
     const v = verdicts(r);
     const ciphers = [...new Set(r.tcp.filter((t) => t.path === "tunnel").map((t) => t.cipher))];
 
     const bars = r.tcp
         .filter((t) => t.streams === 1 && t.direction === "aws→azure" && (t.path === "tunnel" || t.path === "ceiling"))
-        .map((t) => ({ cipher: t.cipher, path: t.path === "tunnel" ? "Libreswan tunnel" : "kernel ESP ceiling (static xfrm)", mbits: t.mbits.median, min: t.mbits.min, max: t.mbits.max }));
+        .map((t) => ({
+            cipher: t.cipher,
+            path: t.path === "tunnel" ? "Libreswan tunnel" : "kernel ESP ceiling (static xfrm)",
+            mbits: t.mbits.median,
+            min: t.mbits.min,
+            max: t.mbits.max,
+        }));
     const plain = find(r, "plain", "none", 1);
-    const throughputSvg = await svg({
+    const throughputSpec = {
         $schema: "https://vega.github.io/schema/vega-lite/v6.json",
         title: `TCP throughput per cipher, 1 stream aws→azure (median, bars min–max; plain WAN ${plain ? plain.mbits.median.toFixed(0) : "?"} Mbit/s)`,
         width: 480,
@@ -68,13 +80,13 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
                 mark: "bar",
                 encoding: {
                     y: { field: "mbits", type: "quantitative", title: "Mbit/s" },
-                    color: { field: "path", type: "nominal", title: null, legend: { orient: "bottom" } },
+                    color: { field: "path", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
                 },
             },
             { mark: { type: "rule", color: "black" }, encoding: { y: { field: "min", type: "quantitative" }, y2: { field: "max" } } },
         ],
-    });
-    const lagSvg = await svg({
+    };
+    const lagSpec = {
         $schema: "https://vega.github.io/schema/vega-lite/v6.json",
         title: `Standby replay delay across a ${r.cut.seconds} s WAN cut (default load, sampled at 10 Hz)`,
         width: 560,
@@ -89,14 +101,20 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
                 },
             },
             {
-                data: { values: [{ t: 0, label: "cut" }, { t: r.cut.seconds, label: "restored" }] },
+                data: {
+                    values: [
+                        { t: 0, label: "cut" },
+                        { t: r.cut.seconds, label: "restored" },
+                    ],
+                },
                 mark: { type: "rule", strokeDash: [4, 4], color: "firebrick" },
                 encoding: { x: { field: "t", type: "quantitative" } },
             },
         ],
-    });
-    fs.writeFileSync(path.join(dir, "throughput-per-cipher.svg"), throughputSvg);
-    fs.writeFileSync(path.join(dir, "lag-across-cut.svg"), lagSvg);
+    };
+    const charts = svgs({ throughput: throughputSpec, lag: lagSpec });
+    fs.writeFileSync(path.join(dir, "throughput-per-cipher.svg"), charts.throughput);
+    fs.writeFileSync(path.join(dir, "lag-across-cut.svg"), charts.lag);
 
     const m = r.machine;
     const o = r.options;
@@ -128,7 +146,9 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
         tcpRow("veth, no ESP", "veth", "plain"),
         ...ciphers.flatMap((c) => [tcpRow(`tunnel ${c}`, "tunnel", c), tcpRow(`ceiling ${c}`, "ceiling", c)]),
         "",
-        "| cipher | tunnel ÷ plain WAN (1 stream) | tunnel ÷ kernel ESP ceiling (1 stream) | target ≥ 90 % | UDP 64 B received, kpps (plain: " + fmt(udp("plain", "none"), 1) + ") | xfrm algorithm seen on the gateway |",
+        "| cipher | tunnel ÷ plain WAN (1 stream) | tunnel ÷ kernel ESP ceiling (1 stream) | target ≥ 90 % | UDP 64 B received, kpps (plain: " +
+            fmt(udp("plain", "none"), 1) +
+            ") | xfrm algorithm seen on the gateway |",
         "|---|---|---|---|---|---|",
         ...ciphers.map((c) => {
             const ce = v.ceiling.find((x) => x.cipher === c)!;
@@ -150,14 +170,18 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
         "| mode | TPS | latency average (ms) | TPS ÷ no standby |",
         "|---|---|---|---|",
         ...r.pgbench.map(
-            (p) => `| ${p.mode} | ${fmt(p.tps)} | ${fmt(p.latencyMs, 2)} | ${pct(ratio(p.tps, r.pgbench.find((x) => x.mode === "no standby")?.tps))} |`,
+            (p) =>
+                `| ${p.mode} | ${fmt(p.tps)} | ${fmt(p.latencyMs, 2)} | ${pct(ratio(p.tps, r.pgbench.find((x) => x.mode === "no standby")?.tps))} |`,
         ),
         "",
         `Replay lag under the default load (pgbench at ${PGBENCH.defaultLoadTps} TPS, ${PGBENCH.clients} clients, ${o.lagSeconds} s), \`pg_stat_replication.replay_lag\` sampled on the primary by one psql session with \`\\watch 0.1\`:`,
         "",
         "| path | samples | rate | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |",
         "|---|---|---|---|---|---|---|",
-        ...r.lag.map((l) => `| ${l.path} | ${l.samples} | ${l.hz.toFixed(1)} Hz | ${l.p50.toFixed(1)} | ${l.p95.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.max.toFixed(1)} |`),
+        ...r.lag.map(
+            (l) =>
+                `| ${l.path} | ${l.samples} | ${l.hz.toFixed(1)} Hz | ${l.p50.toFixed(1)} | ${l.p95.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.max.toFixed(1)} |`,
+        ),
         "",
         v.lag
             ? `p99 through the tunnel ÷ p99 over the plain link: **${v.lag.ratio.toFixed(2)}×** (target ≤ ${TARGETS.lagRatio}×: ${v.lag.met ? "met" : "**missed**"}).`
@@ -165,7 +189,7 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
         "",
         "The plain-link baseline: the standby's `primary_conninfo` temporarily points at the AWS gateway's public address, port 15432, which the gateway forwards (DNAT + masquerade) to the primary; a temporary `pg_hba.conf` line admits the gateway's address. So the stream crosses the same WAN outside the tunnel. Everything is removed afterwards and the standby streams through the tunnel again.",
         "",
-        `After a ${r.cut.seconds} s WAN cut (\`labctl wan cut on\`) under the default load, the standby had replayed everything the primary wrote **${Number.isNaN(r.cut.catchUpSeconds) ? "–" : r.cut.catchUpSeconds.toFixed(1)} s** after the link came back (one run).`,
+        `After a ${r.cut.seconds} s WAN cut (\`labctl wan cut on\`) under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was back under 1 s **${catchUpFromSeries(r.cut).toFixed(1)} s** after the link came back; the primary's LSN at that moment was confirmed replayed after ${Number.isNaN(r.cut.catchUpSeconds) ? "–" : r.cut.catchUpSeconds.toFixed(1)} s (polled through the lab's control channel, which is slow under load, so an upper bound).`,
         "",
         "![Replay delay across a link cut](lag-across-cut.svg)",
         "",
@@ -173,7 +197,9 @@ export async function writeReport(r: BenchResult, dir: string, analysis = ""): P
         "",
         "| target | result |",
         "|---|---|",
-        ...v.ceiling.map((c) => `| tunnel ≥ 90 % of the kernel ESP ceiling, ${c.cipher} | ${pct(c.ratio)}: ${c.met ? "met" : "**missed**"} |`),
+        ...v.ceiling.map(
+            (c) => `| tunnel ≥ 90 % of the kernel ESP ceiling, ${c.cipher} | ${pct(c.ratio)}: ${c.met ? "met" : "**missed**"} |`,
+        ),
         `| replication p99 lag ≤ 1.5× the plain link | ${v.lag ? `${v.lag.ratio.toFixed(2)}×: ${v.lag.met ? "met" : "**missed**"}` : "not measured"} |`,
         `| no fragmentation | ${v.fragments.count} fragments: ${v.fragments.met ? "met" : "**missed**"} |`,
         "",

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bench=(node -r ts-node/register/transpile-only lab/bench/main.ts)
-if [[ " $* " == *" --stack-outputs "* ]]; then
+if [[ " $* " == *" --stack-outputs "* || " $* " == *" --report-from "* ]]; then
   exec "${bench[@]}" "$@"
 fi
 [[ $(id -u) -eq 0 ]] || { echo "bench: run as root (the lab needs it)" >&2; exit 1; }

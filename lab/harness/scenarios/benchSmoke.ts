@@ -11,8 +11,8 @@ export async function benchSmoke(lab: Lab): Promise<void> {
     const out = path.join(LAB_DIR, "bench-smoke");
     fs.rmSync(out, { recursive: true, force: true });
     const result = await runBench(lab, { ...SMOKE, out });
-    await lab.step("bench-smoke: the report and its charts", async () => {
-        const files = await writeReport(result, out);
+    await lab.step("bench-smoke: the report and its charts", () => {
+        const files = writeReport(result, out);
         const report = fs.readFileSync(path.join(out, "REPORT.md"), "utf8");
         for (const heading of ["## Machine and versions", "## Network", "## PostgreSQL", "## Targets"]) {
             if (!report.includes(heading)) {
@@ -38,6 +38,6 @@ export async function benchSmoke(lab: Lab): Promise<void> {
         if (missing.length > 0) {
             throw new Error(`the smoke report lacks: ${missing.join(", ")}`);
         }
-        return `${files.join(", ")} in ${out}; ${result.tcp.length} TCP figures, ${result.lag.length} lag series`;
+        return Promise.resolve(`${files.join(", ")} in ${out}; ${result.tcp.length} TCP figures, ${result.lag.length} lag series`);
     });
 }
