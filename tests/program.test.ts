@@ -510,7 +510,7 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
     it("proposes the stack's cipher suite (ChaCha20-Poly1305) on both gateways (golden)", function () {
         for (const site of ["aws", "azure"]) {
             const conf = filesInScript(named(r, `tunnel-${site}-gateway`).inputs.stdin)["/etc/ipsec.conf"];
-            assert.match(conf, /^    ike=chacha20_poly1305-sha2_256;dh19\n    esp=chacha20_poly1305\n/m);
+            assert.match(conf, /^ {4}ike=chacha20_poly1305-sha2_256;dh19\n {4}esp=chacha20_poly1305\n/m);
         }
     });
 

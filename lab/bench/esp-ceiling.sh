@@ -2,7 +2,8 @@
 # The kernel's ESP ceiling inside the lab's UML: two namespaces joined by a veth, a static-key
 # `ip xfrm` tunnel (no IKE) with the given cipher and ESP-in-UDP 4500 like the NAT-T tunnel, then
 # iperf3 between the inner addresses. Run in UML's root namespace (labctl exec-ns root bash -s).
-#   esp-ceiling.sh setup CIPHER | iperf ARGS... | teardown
+#   esp-ceiling.sh setup CIPHER [esn] | iperf ARGS... | teardown
+#   esn: extended sequence numbers and a 128-packet replay window, as Libreswan's SAs have
 set -euo pipefail
 A=bench-esp-a B=bench-esp-b
 OUTER_A=172.31.255.1 OUTER_B=172.31.255.2 INNER_A=10.255.1.1 INNER_B=10.255.2.1
@@ -37,11 +38,12 @@ case $1 in
     ip -n $A link set veth-esp-a up; ip -n $B link set veth-esp-b up
     ip -n $A route add $INNER_B/32 via $OUTER_B src $INNER_A
     ip -n $B route add $INNER_A/32 via $OUTER_A src $INNER_B
+    extra=(); [[ ${3:-} == esn ]] && extra=(replay-window 128 flag esn)
     if [[ $2 != plain ]]; then
       read -r -a ab <<<"$(algo "$2")"; read -r -a ba <<<"$(algo "$2")"
       for ns in $A $B; do
-        ip -n $ns xfrm state add src $OUTER_A dst $OUTER_B proto esp spi 0x1001 reqid 1 mode tunnel "${ab[@]}" encap espinudp 4500 4500 0.0.0.0
-        ip -n $ns xfrm state add src $OUTER_B dst $OUTER_A proto esp spi 0x1002 reqid 2 mode tunnel "${ba[@]}" encap espinudp 4500 4500 0.0.0.0
+        ip -n $ns xfrm state add src $OUTER_A dst $OUTER_B proto esp spi 0x1001 reqid 1 mode tunnel "${extra[@]}" "${ab[@]}" encap espinudp 4500 4500 0.0.0.0
+        ip -n $ns xfrm state add src $OUTER_B dst $OUTER_A proto esp spi 0x1002 reqid 2 mode tunnel "${extra[@]}" "${ba[@]}" encap espinudp 4500 4500 0.0.0.0
         # ESP-in-UDP is decapsulated only on a UDP socket marked UDP_ENCAP_ESPINUDP (pluto holds one).
         ip netns exec $ns setsid python3 -c 'import socket,signal
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_UDP,100,2); s.bind(("0.0.0.0",4500)); signal.pause()' \
@@ -57,7 +59,7 @@ s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_U
     ip netns exec $B iperf3 -s -D -B $INNER_B -I /run/bench-esp-iperf.pid
     for i in $(seq 50); do ip netns exec $B ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
     ip netns exec $A ping -c 1 -W 2 $INNER_B >/dev/null || { echo "esp-ceiling: $INNER_B unreachable through the static tunnel" >&2; exit 1; }
-    ip -n $A xfrm state | grep -E '^\s+(aead|enc|auth)' | sed -E 's/0x[0-9a-f]+/<key>/' | sort -u | paste -sd ' ' || true
+    ip -n $A xfrm state | grep -E '^\s+(aead|enc|auth|auth-trunc) ' | sed -E 's/0x[0-9a-f]+/<key>/' | sort -u | paste -sd ' ' || true
     ;;
   iperf) shift; ip netns exec $A iperf3 -c $INNER_B -B $INNER_A "$@" ;;
   teardown) teardown ;;

@@ -50,7 +50,7 @@ export function verdicts(r: BenchResult): Verdicts {
     };
 }
 
-const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(0)} %`);
+const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(1)} %`);
 
 /** Writes REPORT.md, throughput-per-cipher.svg and lag-across-cut.svg into `dir`. */
 export function writeReport(r: BenchResult, dir: string, analysis = ""): string[] {
@@ -138,7 +138,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         "## Network",
         "",
-        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`, no IKE, between two namespaces on a veth inside the same UML. *veth*: that pair without ESP.`,
+        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`${r.ceilingEsn ? " and, like Libreswan's SAs, ESN with a 128-packet replay window" : " but without ESN or a replay window (Libreswan's SAs have both)"}, no IKE, between two namespaces on a veth inside the same UML. *veth*: that pair without ESP.`,
         "",
         "| path / cipher | 1 stream aws→azure (Mbit/s) | 1 stream azure→aws | 4 streams aws→azure | 4 streams azure→aws | retransmits, 1 stream |",
         "|---|---|---|---|---|---|",
@@ -174,7 +174,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
                 `| ${p.mode} | ${fmt(p.tps)} | ${fmt(p.latencyMs, 2)} | ${pct(ratio(p.tps, r.pgbench.find((x) => x.mode === "no standby")?.tps))} |`,
         ),
         "",
-        `Replay lag under the default load (pgbench at ${PGBENCH.defaultLoadTps} TPS, ${PGBENCH.clients} clients, ${o.lagSeconds} s), \`pg_stat_replication.replay_lag\` sampled on the primary by one psql session with \`\\watch 0.1\`:`,
+        `Replay lag under the default load (pgbench at ${PGBENCH.defaultLoadTps} TPS, ${PGBENCH.clients} clients, ${o.lagSeconds} s), \`pg_stat_replication.replay_lag\` sampled on the primary by one psql session with \`\\watch\` (the rate column is what was achieved):`,
         "",
         "| path | samples | rate | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |",
         "|---|---|---|---|---|---|---|",
