@@ -2,6 +2,7 @@
 // Every key is declared with its description and default in Pulumi.yaml.
 import * as pulumi from "@pulumi/pulumi";
 import * as v from "./components/validation";
+import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "./scripts/ipsec";
 
 export interface StackConfig {
     /** `aws:region`: where the AWS site lives. */
@@ -17,6 +18,8 @@ export interface StackConfig {
     postgresVersion: number;
     replication: v.ReplicationMode;
     synchronous: v.SynchronousLevel;
+    /** IKE/ESP proposals of the tunnel; AES-GCM-256 unless the stack picks another suite. */
+    ipsecCipher: IpsecCipher;
     awsGatewayType: string;
     awsDbType: string;
     azureGatewaySize: string;
@@ -61,6 +64,7 @@ export const DEFAULTS = {
     postgresVersion: 16,
     replication: "streaming",
     synchronous: "off",
+    ipsecCipher: DEFAULT_IPSEC_CIPHER,
     awsGatewayType: "t3.small",
     awsDbType: "t3.medium",
     azureGatewaySize: "Standard_B2s",
@@ -96,6 +100,7 @@ function validateSiteConfig(
         v.checkPostgresVersion(raw.postgresVersion),
         v.checkReplicationMode(raw.replication),
         v.checkSynchronous(raw.synchronous, raw.replication),
+        v.checkIpsecCipher(raw.ipsecCipher),
         v.checkAmiOverrides(raw.amiOverrides),
         v.checkInstanceType("awsGatewayType", raw.awsGatewayType),
         v.checkInstanceType("awsDbType", raw.awsDbType),
@@ -122,6 +127,7 @@ export function loadConfig(): StackConfig {
         postgresVersion: cfg.getNumber("postgresVersion") ?? DEFAULTS.postgresVersion,
         replication: cfg.get<v.ReplicationMode>("replication") ?? DEFAULTS.replication,
         synchronous: cfg.get<v.SynchronousLevel>("synchronous") ?? DEFAULTS.synchronous,
+        ipsecCipher: cfg.get<IpsecCipher>("ipsecCipher") ?? DEFAULTS.ipsecCipher,
         awsGatewayType: cfg.get("awsGatewayType") ?? DEFAULTS.awsGatewayType,
         awsDbType: cfg.get("awsDbType") ?? DEFAULTS.awsDbType,
         azureGatewaySize: cfg.get("azureGatewaySize") ?? DEFAULTS.azureGatewaySize,

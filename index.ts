@@ -7,6 +7,7 @@ import { OpenswanTunnel } from "./components/openswanTunnel";
 import { PostgresReplicaPair, sshHostOutput } from "./components/postgresReplicaPair";
 import { resolveExistingAws } from "./components/sourceEnvironment";
 import { configError, loadConfig } from "./config";
+import { IPSEC_CIPHERS } from "./scripts/ipsec";
 
 // Async only to read an existing AWS environment (crosscloud:sourceStack or the source ids) and check
 // it whole before any resource is declared; the stack's outputs are what this function returns.
@@ -43,6 +44,7 @@ export = async () => {
     const tunnel = new OpenswanTunnel("tunnel", {
         gateways: [aws.gateway, azure.gateway],
         sshPrivateKey: config.sshPrivateKey,
+        tuning: IPSEC_CIPHERS[config.ipsecCipher],
     });
 
     // crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).

@@ -2,6 +2,7 @@
 // or undefined. config.ts runs all of them before any resource exists; components run theirs again on
 // their own args (with pulumi.ResourceError) so that a component used on its own is as safe.
 import { utils as sshUtils } from "ssh2";
+import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS } from "../scripts/ipsec";
 import { LARGEST_SITE_PREFIX, SMALLEST_SITE_PREFIX, isNetworkAddress, isPrivateRange, parseCidr, rangesOverlap } from "./network";
 
 export const REPLICATION_MODES = ["streaming", "log-shipping"] as const;
@@ -138,6 +139,13 @@ export function checkSynchronous(level: string, mode: string): string | undefine
     }
     if (level !== "off" && mode === "log-shipping") {
         return `crosscloud:synchronous "${level}" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`;
+    }
+    return undefined;
+}
+
+export function checkIpsecCipher(cipher: string): string | undefined {
+    if (!Object.keys(IPSEC_CIPHERS).includes(cipher)) {
+        return `crosscloud:ipsecCipher "${cipher}" is not a cipher suite: use ${oneOf(Object.keys(IPSEC_CIPHERS))} (default ${DEFAULT_IPSEC_CIPHER}).`;
     }
     return undefined;
 }

@@ -29,9 +29,21 @@ export interface IpsecTuning {
     saLifetime: string;
 }
 
+/**
+ * Cipher suites `crosscloud:ipsecCipher` can pick. AES-GCM-256 is the product's default; AES-CBC with
+ * HMAC-SHA1 is the Openswan-era baseline the benchmark compares against, not a recommendation.
+ */
+export const IPSEC_CIPHERS = {
+    "aes-gcm-256": { ike: "aes_gcm256-sha2_256;dh19", esp: "aes_gcm256" },
+    "aes-gcm-128": { ike: "aes_gcm128-sha2_256;dh19", esp: "aes_gcm128" },
+    "chacha20-poly1305": { ike: "chacha20_poly1305-sha2_256;dh19", esp: "chacha20_poly1305" },
+    "aes-cbc-sha1": { ike: "aes128-sha1;modp2048", esp: "aes128-sha1" },
+} as const satisfies Record<string, Pick<IpsecTuning, "ike" | "esp">>;
+export type IpsecCipher = keyof typeof IPSEC_CIPHERS;
+export const DEFAULT_IPSEC_CIPHER: IpsecCipher = "aes-gcm-256";
+
 export const DEFAULT_IPSEC_TUNING: IpsecTuning = {
-    ike: "aes_gcm256-sha2_256;dh19",
-    esp: "aes_gcm256",
+    ...IPSEC_CIPHERS[DEFAULT_IPSEC_CIPHER],
     dpdDelay: 10,
     dpdTimeout: 30,
     ikeLifetime: "8h",
@@ -46,7 +58,7 @@ config setup
     plutodebug=none
 
 conn ${ends.connection}
-    # IKEv2 only, pre-shared key (ipsec.secrets), AEAD proposals for both IKE and ESP.
+    # IKEv2 only, pre-shared key (ipsec.secrets), ${/^(aes_gcm|chacha20)/.test(tuning.esp) ? "AEAD proposals for both IKE and ESP" : "legacy (non-AEAD) proposals, from crosscloud:ipsecCipher"}.
     ikev2=yes
     authby=secret
     ike=${tuning.ike}

@@ -512,6 +512,13 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
         );
     });
 
+    it("proposes the stack's cipher suite (ChaCha20-Poly1305) on both gateways (golden)", function () {
+        for (const site of ["aws", "azure"]) {
+            const conf = filesInScript(named(r, `tunnel-${site}-gateway`).inputs.stdin)["/etc/ipsec.conf"];
+            assert.match(conf, /^ {4}ike=chacha20_poly1305-sha2_256;dh19\n {4}esp=chacha20_poly1305\n/m);
+        }
+    });
+
     it("renders zero-loss PostgreSQL 17 config and client access (golden)", function () {
         for (const [name, role] of [
             ["postgres-aws-node", "primary"],
@@ -620,6 +627,11 @@ describe("bad configuration is refused before anything is created", function () 
             "an unknown synchronous level",
             { "crosscloud:synchronous": "local" },
             `crosscloud:synchronous "local" is not a synchronous level: use "off", "remote_write", "on" or "remote_apply".`,
+        ],
+        [
+            "an unknown cipher suite",
+            { "crosscloud:ipsecCipher": "3des-md5" },
+            `crosscloud:ipsecCipher "3des-md5" is not a cipher suite: use "aes-gcm-256", "aes-gcm-128", "chacha20-poly1305" or "aes-cbc-sha1" (default aes-gcm-256).`,
         ],
         [
             "zero-loss with log shipping",

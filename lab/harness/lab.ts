@@ -45,7 +45,7 @@ export interface UpResult {
 }
 
 /** Runs the program (index.ts under mocks) against the lab, optionally with config overrides. */
-export type Up = (overrides?: Record<string, unknown>, log?: (line: string) => void) => Promise<UpResult>;
+export type Up = (overrides?: Record<string, unknown>, log?: (line: string) => void, opts?: { onlyChanged?: boolean }) => Promise<UpResult>;
 
 export interface StepRecord {
     name: string;
@@ -97,11 +97,12 @@ export class Lab {
 
     /**
      * `pulumi up` against the lab: the program under mocks with the lab stack, every remote command run
-     * over SSH. Overrides stick for later runs (as `pulumi config set` would).
+     * over SSH. Overrides stick for later runs (as `pulumi config set` would). `onlyChanged`: commands
+     * whose script and triggers did not change since their last run here are not run again.
      */
-    readonly up: Up = async (overrides = {}, log = this.log) => {
+    readonly up: Up = async (overrides = {}, log = this.log, opts = {}) => {
         this.overrides = { ...this.overrides, ...overrides };
-        const cloud = new LabCloud(log);
+        const cloud = new LabCloud(log, opts.onlyChanged ?? false);
         const run = await runProgram({
             config: {
                 ...this.stack,

@@ -3,6 +3,7 @@
 // powered on when the program first connects to it, once everything declared for it (addresses,
 // disk, key) has registered; it then runs the boot script the program handed it.
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { cloudResources, generatedKeys } from "../../tests/cloudMocks";
@@ -13,6 +14,8 @@ const REPO = path.resolve(__dirname, "../..");
 export const LAB_DIR = path.join(REPO, ".lab");
 const CTL = path.join(REPO, "lab/infra/ctl.sh");
 const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
+/** Each command's last successful run: a fingerprint of what it ran, and its result. */
+const COMMAND_STATE = path.join(LAB_DIR, "command-state.json");
 
 /** Public addresses the clouds hand out in the lab (documentation ranges, routed only inside it). */
 export const LAB_PUBLIC_IPS = { aws: "198.51.100.10", azure: "203.0.113.10" };
@@ -58,7 +61,14 @@ export class LabCloud {
     });
     private readonly started = Date.now();
 
-    constructor(private readonly log: (line: string) => void) {
+    /**
+     * `onlyChanged`: like the engine with state, a command whose create script, stdin and triggers are
+     * those of its last successful run in this lab is not run again (its saved result stands in).
+     */
+    constructor(
+        private readonly log: (line: string) => void,
+        private readonly onlyChanged = false,
+    ) {
         fs.mkdirSync(path.join(LAB_DIR, "specs"), { recursive: true });
         fs.mkdirSync(path.join(LAB_DIR, "logs", "commands"), { recursive: true });
         // The keys the program generated (host keys, archive key) live as long as the lab, as they
@@ -270,12 +280,24 @@ export class LabCloud {
             await this.ensureBooted(c.proxy.host);
         }
         await this.ensureBooted(c.host);
+        const fingerprint = createHash("sha256")
+            .update(JSON.stringify([c.host, inputs.create, inputs.stdin ?? "", inputs.triggers ?? []]))
+            .digest("hex");
+        const saved: Record<string, { fingerprint: string; result: CommandResult }> = fs.existsSync(COMMAND_STATE)
+            ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8"))
+            : {};
+        if (this.onlyChanged && saved[name]?.fingerprint === fingerprint) {
+            this.log(`keep ${name}: unchanged since its last run`);
+            return saved[name].result;
+        }
         const startedMs = Date.now() - this.started;
         this.log(`run ${name} on ${c.user}@${c.host}${c.proxy ? ` via ${c.proxy.host}` : ""}`);
         const result = await runRemoteCommand(name, c, inputs.create, inputs.stdin);
         if (inputs.logging !== "none") {
             fs.writeFileSync(path.join(LAB_DIR, "logs", "commands", `${name}.log`), `${result.stdout}${result.stderr}`);
         }
+        const latest = fs.existsSync(COMMAND_STATE) ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) : {};
+        fs.writeFileSync(COMMAND_STATE, JSON.stringify({ ...latest, [name]: { fingerprint, result } }), { mode: 0o600 });
         const durationMs = Date.now() - this.started - startedMs;
         this.commands.push({ name, host: c.host, startedMs, durationMs, stdout: result.stdout });
         this.log(`done ${name} in ${(durationMs / 1000).toFixed(1)} s: ${result.stdout.trim().split("\n").pop()}`);
