@@ -2,6 +2,7 @@
 // Every key is declared with its description and default in Pulumi.yaml.
 import * as pulumi from "@pulumi/pulumi";
 import * as v from "./components/validation";
+import { DEFAULT_IPSEC_TUNING } from "./scripts/ipsec";
 
 export interface StackConfig {
     /** `aws:region`: where the AWS site lives. */
@@ -26,6 +27,8 @@ export interface StackConfig {
     dataDiskSizeGb: number;
     /** Where the primary lives; changing it is a planned switchover. */
     primary: v.PrimarySite;
+    /** IKE SA and Child SA (ESP) lifetimes: how often the tunnel rekeys. */
+    ipsecLifetimes: { ike: string; sa: string };
 }
 
 export const DEFAULTS = {
@@ -40,6 +43,7 @@ export const DEFAULTS = {
     azureDbSize: "Standard_B2ms",
     dataDiskSizeGb: 64,
     primary: "aws",
+    ipsecLifetimes: { ike: DEFAULT_IPSEC_TUNING.ikeLifetime, sa: DEFAULT_IPSEC_TUNING.saLifetime },
 } as const;
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
@@ -61,6 +65,7 @@ export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, ssh
         v.checkVmSize("azureDbSize", raw.azureDbSize),
         v.checkDataDiskSize(raw.dataDiskSizeGb),
         v.checkPrimarySite(raw.primary),
+        v.checkIpsecLifetimes(raw.ipsecLifetimes),
     );
 }
 
@@ -88,6 +93,7 @@ export function loadConfig(): StackConfig {
         clientCidrs: cfg.getObject<string[]>("clientCidrs") ?? [],
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
+        ipsecLifetimes: { ...DEFAULTS.ipsecLifetimes, ...cfg.getObject<{ ike?: string; sa?: string }>("ipsecLifetimes") },
     };
     // The key is checked in plain text here and only ever used as a secret Output below.
     const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"));

@@ -35,6 +35,7 @@ const azure = new AzureSite("azure", {
 const tunnel = new OpenswanTunnel("tunnel", {
     gateways: [aws.gateway, azure.gateway],
     sshPrivateKey: config.sshPrivateKey,
+    tuning: { ikeLifetime: config.ipsecLifetimes.ike, saLifetime: config.ipsecLifetimes.sa },
 });
 
 // crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).

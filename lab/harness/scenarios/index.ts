@@ -1,14 +1,45 @@
 // Every lab scenario by the name `npm run lab -- run NAME...` and lab/harness/main.ts know it.
 // `npm test` runs TEST_SCENARIOS in this order on one lab.
 import { Lab } from "../lab";
+import { gatewayRestart } from "./gatewayRestart";
+import { hostKeyPinning } from "./hostKeyPinning";
 import { idempotency } from "./idempotency";
+import { rekey } from "./rekey";
+import { replicationSecurity } from "./replicationSecurity";
+import { secretScan } from "./secretScan";
 import { switchoverRoundTrip } from "./switchover";
+import { tunnelMismatch } from "./tunnelMismatch";
 import { validation } from "./validation";
+import { wanCapture } from "./wanCapture";
+import { wanCut, wanLossy } from "./wan";
 
 export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     validation,
     idempotency,
     switchover: switchoverRoundTrip,
+    // Faults, bad input and security (issue 5).
+    wanCapture,
+    replicationSecurity,
+    hostKeyPinning,
+    tunnelMismatch,
+    wanCut,
+    wanLossy,
+    gatewayRestart,
+    rekey,
+    secretScan,
 };
 
-export const TEST_SCENARIOS = ["validation", "idempotency", "switchover"];
+export const TEST_SCENARIOS = [
+    "validation",
+    "idempotency",
+    "switchover",
+    "wanCapture",
+    "replicationSecurity",
+    "hostKeyPinning",
+    "tunnelMismatch",
+    "wanCut",
+    "wanLossy",
+    "gatewayRestart",
+    "rekey",
+    "secretScan",
+];
