@@ -18,11 +18,11 @@ describe("crosscloud:ipsecLifetimes", function () {
     it("keeps the product's 8h/1h by default and bounds liveness with retransmit-timeout", async function () {
         const r = await run({});
         const conf = (r.outputs.ipsecConfs as Record<string, string>).aws;
-        assert.match(conf, /^    ikelifetime=8h$/m);
-        assert.match(conf, /^    salifetime=1h$/m);
+        assert.match(conf, /^ {4}ikelifetime=8h$/m);
+        assert.match(conf, /^ {4}salifetime=1h$/m);
         // Libreswan 4.x IKEv2 ignores dpdtimeout: retransmit-timeout is what declares the peer dead.
-        assert.match(conf, /^    dpdtimeout=30$/m);
-        assert.match(conf, /^    retransmit-timeout=30s$/m);
+        assert.doesNotMatch(conf, /^ *dpdtimeout=/m);
+        assert.match(conf, /^ {4}retransmit-timeout=30s$/m);
     });
     it("renders shorter lifetimes on both gateways, and changes only the gateway steps' triggers", async function () {
         const base = await run({});
@@ -30,8 +30,8 @@ describe("crosscloud:ipsecLifetimes", function () {
         for (const site of ["aws", "azure"]) {
             const script = String(named(r, `tunnel-${site}-gateway`).inputs.stdin);
             const conf = filesInScript(script)["/etc/ipsec.conf"];
-            assert.match(conf, /^    ikelifetime=2m$/m);
-            assert.match(conf, /^    salifetime=1m$/m);
+            assert.match(conf, /^ {4}ikelifetime=2m$/m);
+            assert.match(conf, /^ {4}salifetime=1m$/m);
         }
         const changed = ["tunnel-aws-gateway", "tunnel-azure-gateway", "tunnel-aws-check", "postgres-aws-node"].filter(
             (n) => JSON.stringify(named(base, n).inputs.triggers) !== JSON.stringify(named(r, n).inputs.triggers),

@@ -46,7 +46,7 @@ export async function replicationSecurity(lab: Lab): Promise<void> {
         )
             .trim()
             .split("\n");
-        const weak = hba.filter((l) => !/^hostssl .* scram-sha-256$/.test(l));
+        const weak = hba.filter((l) => !/^hostssl .* scram-sha-256$/.test(l) && !/ reject$/.test(l));
         if (weak.length > 0) {
             throw new Error(`pg_hba.conf admits replication without TLS + SCRAM: ${weak.join("; ")}`);
         }
