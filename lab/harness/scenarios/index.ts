@@ -1,6 +1,7 @@
 // Every lab scenario by the name `npm run lab -- run NAME...` and lab/harness/main.ts know it.
 // `npm test` runs TEST_SCENARIOS in this order on one lab.
 import { Lab } from "../lab";
+import { databaseRestart } from "./databaseRestart";
 import { gatewayRestart } from "./gatewayRestart";
 import { hostKeyPinning } from "./hostKeyPinning";
 import { idempotency } from "./idempotency";
@@ -25,6 +26,7 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     wanCut,
     wanLossy,
     gatewayRestart,
+    databaseRestart,
     rekey,
     secretScan,
 };
@@ -40,6 +42,7 @@ export const TEST_SCENARIOS = [
     "wanCut",
     "wanLossy",
     "gatewayRestart",
+    "databaseRestart",
     "rekey",
     "secretScan",
 ];
