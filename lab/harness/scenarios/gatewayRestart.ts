@@ -37,12 +37,12 @@ async function gatewayPersisted(gw: string): Promise<string> {
     return `ip_forward=1, send_redirects=${got.redirects}, MASQUERADE ${got.masquerade}, TCPMSS ${got.tcpmss}, ipsec active+enabled, netfilter-persistent enabled`;
 }
 
-/** Time until the tunnel is up again and the standby replayed what the primary had written at `t0`. */
-async function recovery(lab: Lab, what: string): Promise<string> {
-    const lsn = await primaryLsn(lab);
-    const tunnel = await waitFor(`the tunnel back after ${what}`, 180, tunnelUp, 500);
-    const replica = await waitFor(`the standby past ${lsn} after ${what}`, 180, () => replayedPast(lab, lsn), 500);
-    return `tunnel back ${tunnel.toFixed(1)} s, standby replayed the primary's WAL position of that moment ${replica.toFixed(1)} s`;
+/** Seconds from `t0` (the fault) until the tunnel is up again and the standby replayed the primary's WAL of that moment. */
+async function recovery(lab: Lab, what: string, t0: number, lsn: string): Promise<string> {
+    await waitFor(`the tunnel back after ${what}`, 180, tunnelUp, 500);
+    const tunnel = (Date.now() - t0) / 1000;
+    await waitFor(`the standby past ${lsn} after ${what}`, 180, () => replayedPast(lab, lsn), 500);
+    return `from the fault: tunnel up again ${tunnel.toFixed(1)} s, standby replayed the primary's WAL of that moment ${((Date.now() - t0) / 1000).toFixed(1)} s`;
 }
 
 export async function gatewayRestart(lab: Lab): Promise<void> {
@@ -51,6 +51,8 @@ export async function gatewayRestart(lab: Lab): Promise<void> {
     await load.start();
     await lab.step("pluto killed (SIGKILL) on the AWS gateway, under load", async () => {
         const pid = (await shell("aws-gateway", "pidof pluto")).trim();
+        const lsn = await primaryLsn(lab);
+        const t0 = Date.now();
         await shell("aws-gateway", `kill -KILL ${pid}`);
         const back = await waitFor(
             "systemd to restart pluto",
@@ -58,24 +60,26 @@ export async function gatewayRestart(lab: Lab): Promise<void> {
             async () => !["", pid].includes((await shell("aws-gateway", "pidof pluto || true")).trim()),
             500,
         );
-        return `pluto ${pid} killed; a new pluto in ${back.toFixed(1)} s (ipsec.service Restart=on-failure); ${await recovery(lab, "the pluto kill")}`;
+        return `pluto ${pid} killed; a new pluto in ${back.toFixed(1)} s (ipsec.service Restart=on-failure); ${await recovery(lab, "the pluto kill", t0, lsn)}`;
     });
     await lab.step("Azure gateway host rebooted, under load", async () => {
+        const lsn = await primaryLsn(lab);
         const t = Date.now();
         await labctl(["host-reboot", "azure-gateway", "--wait"]);
         await labctl(["host-wait", "azure-gateway", "180"]);
         const booted = (Date.now() - t) / 1000;
-        const rec = await recovery(lab, "the Azure gateway's reboot");
+        const rec = await recovery(lab, "the Azure gateway's reboot", t, lsn);
         return `host back in ${booted.toFixed(1)} s; ${rec}; ${await gatewayPersisted("azure-gateway")}`;
     });
     await lab.step("0 committed rows lost, primary and standby identical", async () => compareAfterLoad(lab, load, await load.stop()));
     // The load client lives on the AWS gateway, so its reboot comes after the load.
     await lab.step("AWS gateway host rebooted", async () => {
+        const lsn = await primaryLsn(lab);
         const t = Date.now();
         await labctl(["host-reboot", "aws-gateway", "--wait"]);
         await labctl(["host-wait", "aws-gateway", "180"]);
         const booted = (Date.now() - t) / 1000;
-        const rec = await recovery(lab, "the AWS gateway's reboot");
+        const rec = await recovery(lab, "the AWS gateway's reboot", t, lsn);
         return `host back in ${booted.toFixed(1)} s; ${rec}; ${await gatewayPersisted("aws-gateway")}`;
     });
     await lab.step("the standby streams again", async () => `${(await waitHealthy(lab, 120)).toFixed(1)} s`);
