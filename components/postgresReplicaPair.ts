@@ -150,7 +150,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
         ]);
 
         const retentionDays = args.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
-        const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode, fencedLsn: pulumi.Output<string>) =>
+        const script = (host: DatabaseHost, peer: DatabaseHost, pgNode: PostgresNode) =>
             pulumi
                 .all([
                     replicator.result,
@@ -159,9 +159,8 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                     archiveKey.publicKeyOpenssh,
                     peer.ssh.hostPublicKey,
                     host.dataDevice,
-                    fencedLsn,
                 ])
-                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice, fencedAt]) =>
+                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
                     postgresScript(pgNode, {
                         replicatorPassword,
                         adminPassword,
@@ -170,13 +169,19 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                         peerHostKey,
                         dataDevice,
                         retentionDays,
-                        fencedAt,
                     }),
                 );
-        // Steps are named after their host, not its role, so that a switchover re-runs them in place:
-        // fence (the host that is to be standby stops if it is still a primary) -> the primary's host
-        // (promotes once it has replayed the fenced primary's last WAL) -> the standby's host (rejoins
-        // with pg_rewind, or is made by pg_basebackup) -> the check.
+        // Steps are named after their host, not its role, so that a switchover re-runs them in place.
+        // The order keeps the write outage of a switchover to the fence and the promotion alone:
+        // the primary's host is prepared (still a standby, while the old primary takes writes) ->
+        // fence (the host that is to be standby stops if it is still a primary) -> the primary role
+        // (promotes once it has replayed the fenced primary's last WAL; roles, slot) -> the standby's
+        // host (rejoins with pg_rewind, or is made by pg_basebackup) -> the check.
+        const primaryNodeStep = hostStep(
+            `${name}-${args.primary.site}-node`,
+            { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode) },
+            { parent: this, dependsOn: [...args.primary.ready, ...rules, ...(args.primaryDependsOn ?? [])] },
+        );
         const fence = hostStep(
             `${name}-fence`,
             {
@@ -184,29 +189,33 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                 privateKey: args.sshPrivateKey,
                 script: pulumi.output<HostScript>({
                     title: `fence: stop PostgreSQL on the ${args.standby.site} database host if it is still a primary`,
-                    body: "postgres-fence.sh",
+                    body: ["postgres-lib.sh", "postgres-fence.sh"],
                     vars: { PG_VERSION: args.version },
                 }),
             },
-            { parent: this, dependsOn: [...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
+            { parent: this, dependsOn: [primaryNodeStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
         );
         // Only an LSN (or "none") may reach the next script, which puts it in SQL.
         const fencedAt = fence.stdout.apply(
             (out) => /^crosscloud: fenced-at: ([0-9A-F]{1,8}\/[0-9A-F]{1,8})$/m.exec(out ?? "")?.[1] ?? "none",
         );
-        const primaryStep = hostStep(
-            `${name}-${args.primary.site}-node`,
-            { host: args.primary.ssh, privateKey: args.sshPrivateKey, script: script(args.primary, args.standby, primaryNode, fencedAt) },
-            { parent: this, dependsOn: [fence, ...args.primary.ready, ...rules, ...(args.primaryDependsOn ?? [])] },
+        const primaryRole = hostStep(
+            `${name}-primary`,
+            {
+                host: args.primary.ssh,
+                privateKey: args.sshPrivateKey,
+                script: pulumi
+                    .all([replicator.result, admin.result, fencedAt])
+                    .apply(([replicatorPassword, adminPassword, fencedLsn]) =>
+                        primaryRoleScript(primaryNode, { replicatorPassword, adminPassword, fencedLsn }),
+                    ),
+            },
+            { parent: this, dependsOn: [fence] },
         );
         const standbyStep = hostStep(
             `${name}-${args.standby.site}-node`,
-            {
-                host: args.standby.ssh,
-                privateKey: args.sshPrivateKey,
-                script: script(args.standby, args.primary, standbyNode, pulumi.output("none")),
-            },
-            { parent: this, dependsOn: [primaryStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
+            { host: args.standby.ssh, privateKey: args.sshPrivateKey, script: script(args.standby, args.primary, standbyNode) },
+            { parent: this, dependsOn: [primaryRole, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
         );
         const check = hostStep(
             `${name}-check`,
@@ -225,7 +234,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [standbyStep] },
         );
-        this.steps = [fence, primaryStep, standbyStep, check];
+        this.steps = [primaryNodeStep, fence, primaryRole, standbyStep, check];
 
         this.replicatorPassword = replicator.result;
         this.adminPassword = admin.result;
@@ -266,7 +275,7 @@ export function sshHostOutput(host: SshHost): pulumi.Output<SshHostOutput> {
 export function promoteScript(version: number): HostScript {
     return {
         title: "unplanned failover: promote this standby now",
-        body: "postgres-promote.sh",
+        body: ["postgres-lib.sh", "postgres-promote.sh"],
         vars: { PG_VERSION: version, REPLAY_TIMEOUT: 30 },
     };
 }
@@ -280,11 +289,28 @@ interface PostgresSecrets {
     peerHostKey: string;
     dataDevice: string;
     retentionDays: number;
-    /** Where the fenced old primary's WAL ended (`none` when the fence stopped nothing). */
-    fencedAt: string;
 }
 
-/** One database host's step. */
+/** The primary role's step: promotion after a fence, then roles, grants and the standby's slot. */
+function primaryRoleScript(node: PostgresNode, s: { replicatorPassword: string; adminPassword: string; fencedLsn: string }): HostScript {
+    return {
+        title: `PostgreSQL ${node.version} primary role on the ${node.name} database host`,
+        body: ["postgres-lib.sh", "postgres-primary.sh"],
+        vars: {
+            PG_VERSION: node.version,
+            PEER_IP: node.peerIp,
+            SLOT: slotName(node.peerName),
+            REPLICATION: node.replication,
+            REPLICATOR_VERIFIER: scramVerifier("replicator", s.replicatorPassword),
+            ADMIN_VERIFIER: scramVerifier(ADMIN_USER, s.adminPassword),
+            /** Where the fenced old primary's WAL ended (`none` when the fence stopped nothing). */
+            FENCED_LSN: s.fencedLsn,
+            CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS,
+        },
+    };
+}
+
+/** One database host's step: disk, packages, cluster, files, and its role's local work. */
 function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
     const etc = `/etc/postgresql/${node.version}/main`;
     const postgres = "postgres:postgres";
@@ -346,18 +372,14 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
     ];
     return {
         title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,
-        body: "postgres-node.sh",
+        body: ["postgres-lib.sh", "postgres-node.sh"],
         vars: {
             PG_VERSION: node.version,
             ROLE: node.role,
             DATA_DEVICE: s.dataDevice,
             PEER_IP: node.peerIp,
-            SLOT: slotName(node.role === "primary" ? node.peerName : node.name),
+            SLOT: slotName(node.name),
             REPLICATION: node.replication,
-            REPLICATOR_VERIFIER: scramVerifier("replicator", s.replicatorPassword),
-            ADMIN_VERIFIER: scramVerifier(ADMIN_USER, s.adminPassword),
-            FENCED_LSN: s.fencedAt,
-            CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS,
         },
         files,
     };

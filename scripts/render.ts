@@ -19,8 +19,8 @@ export interface HostFile {
 export interface HostScript {
     /** One line saying what the step does (the script's first comment). */
     title: string;
-    /** Template under scripts/host/, e.g. "gateway.sh". */
-    body: string;
+    /** Template(s) under scripts/host/, e.g. "gateway.sh", joined in order (a shared part first). */
+    body: string | string[];
     /** Shell variables the body reads, emitted as `readonly NAME='value'`. */
     vars: Record<string, string | number | boolean>;
     /** Files the body installs by calling `install_files`. */
@@ -93,7 +93,7 @@ export function renderHostScript(script: HostScript): string {
         "}",
         "",
         "# --- steps",
-        hostTemplate(script.body).trimEnd(),
+        ...[script.body].flat().map((name) => hostTemplate(name).trimEnd()),
         "finish",
         "",
     ].join("\n");

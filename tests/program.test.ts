@@ -74,7 +74,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             "azure-native:network:Subnet": 2,
             "azure-native:network:VirtualNetwork": 1,
             "azure-native:resources:ResourceGroup": 1,
-            "command:remote:Command": 8,
+            "command:remote:Command": 9,
             "crosscloud:aws:AwsSite": 1,
             "crosscloud:azure:AzureSite": 1,
             "crosscloud:db:PostgresReplicaPair": 1,
@@ -291,15 +291,20 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         );
     });
 
-    it("orders the host steps: gateways, checks, primary, standby, replication check", function () {
+    it("orders the host steps: gateways, checks, primary's host, fence, primary role, standby, replication check", function () {
         const deps = (name: string) => named(r, name).options.dependsOn.filter((d) => d.startsWith("tunnel-") || d.startsWith("postgres-"));
         assert.deepStrictEqual(deps("tunnel-aws-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
         assert.deepStrictEqual(deps("tunnel-azure-check"), ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
         assert.ok(deps("postgres-aws-node").includes("tunnel-aws-gateway"), "the primary installs packages through its gateway's NAT");
         assert.ok(named(r, "postgres-aws-node").options.dependsOn.includes("aws-pgdata-attachment"));
         assert.deepStrictEqual(
-            deps("postgres-azure-node").filter((d) => !d.includes("-from-")),
+            deps("postgres-fence").filter((d) => !d.includes("-from-")),
             ["postgres-aws-node", "tunnel-aws-check", "tunnel-azure-check"],
+        );
+        assert.deepStrictEqual(deps("postgres-primary"), ["postgres-fence"]);
+        assert.deepStrictEqual(
+            deps("postgres-azure-node").filter((d) => !d.includes("-from-")),
+            ["postgres-primary", "tunnel-aws-check", "tunnel-azure-check"],
         );
         assert.deepStrictEqual(deps("postgres-check"), ["postgres-azure-node"]);
     });
@@ -695,18 +700,38 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         assert.strictEqual((toAws.outputs as Record<string, any>).primary, "aws");
     });
 
-    it("fences the old primary, then promotes, then rejoins the old primary, then checks", function () {
+    it("prepares the new primary, then fences the old one, promotes, rejoins the old primary, and checks", function () {
+        const order = ["postgres-azure-node", "postgres-fence", "postgres-primary", "postgres-aws-node", "postgres-check"];
         const host = (name: string) => named(toAzure, name).inputs.connection.host;
-        assert.deepStrictEqual(["postgres-fence", "postgres-azure-node", "postgres-aws-node", "postgres-check"].map(host), [
-            "10.10.1.10",
-            "10.20.1.10",
-            "10.10.1.10",
-            "10.10.1.10",
+        assert.deepStrictEqual(order.map(host), ["10.20.1.10", "10.10.1.10", "10.20.1.10", "10.10.1.10", "10.10.1.10"]);
+        const deps = (name: string) =>
+            named(toAzure, name).options.dependsOn.filter((d) => /^postgres-(fence|primary|\w+-node|check)$/.test(d));
+        assert.deepStrictEqual(order.map(deps), [
+            [],
+            ["postgres-azure-node"],
+            ["postgres-fence"],
+            ["postgres-primary"],
+            ["postgres-aws-node"],
         ]);
-        const deps = (name: string) => named(toAzure, name).options.dependsOn.filter((d) => /^postgres-(fence|\w+-node|check)$/.test(d));
-        assert.deepStrictEqual(deps("postgres-azure-node"), ["postgres-fence"]);
-        assert.deepStrictEqual(deps("postgres-aws-node"), ["postgres-azure-node"]);
-        assert.deepStrictEqual(deps("postgres-check"), ["postgres-aws-node"]);
+    });
+
+    it("keeps the write outage to the fence and the promotion: the new primary's host is prepared before the fence", function () {
+        const node = named(toAzure, "postgres-azure-node").inputs.stdin;
+        assert.match(node, /^readonly ROLE='primary'$/m);
+        const nodeBody = node.split("# A PostgreSQL host of the replica pair")[1];
+        assert.doesNotMatch(
+            nodeBody,
+            /promote_now|pg_promote|FENCED_LSN/,
+            "the node step never promotes: it runs while the old primary takes writes",
+        );
+        const primary = named(toAzure, "postgres-primary").inputs.stdin.split("# --- steps")[1];
+        assert.match(primary, /^ {4}promote_now$/m);
+        assert.match(primary, /SELECT pg_promote\(true, 60\)/);
+        assert.doesNotMatch(
+            primary.split("# The primary role on this host")[1],
+            /ensure_packages|pg_createcluster|install_files/,
+            "the promotion step installs nothing",
+        );
     });
 
     it("re-runs exactly the database steps: the tunnel's triggers do not change", function () {
@@ -717,12 +742,18 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         const changed = Object.keys(before)
             .filter((name) => before[name] !== after[name])
             .sort();
-        assert.deepStrictEqual(changed, ["postgres-aws-node", "postgres-azure-node", "postgres-check", "postgres-fence"]);
+        assert.deepStrictEqual(changed, [
+            "postgres-aws-node",
+            "postgres-azure-node",
+            "postgres-check",
+            "postgres-fence",
+            "postgres-primary",
+        ]);
     });
 
-    it("hands the fenced LSN to the new primary alone, and swaps the standby settings", function () {
-        assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly FENCED_LSN='0\/5000028'$/m);
-        assert.match(named(toAzure, "postgres-aws-node").inputs.stdin, /^readonly FENCED_LSN='none'$/m);
+    it("hands the fenced LSN to the primary role step on the new primary, and swaps the standby settings", function () {
+        assert.match(named(toAzure, "postgres-primary").inputs.stdin, /^readonly FENCED_LSN='0\/5000028'$/m);
+        assert.match(named(toAws, "postgres-primary").inputs.stdin, /^readonly FENCED_LSN='none'$/m);
         assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly ROLE='primary'$/m);
         const awsConf = filesInScript(named(toAzure, "postgres-aws-node").inputs.stdin)[
             "/etc/postgresql/16/main/conf.d/90-crosscloud.conf"
@@ -733,7 +764,8 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         assert.match(awsConf, /^primary_conninfo = 'host=10\.20\.1\.10 port=5432 user=replicator .* application_name=aws'$/m);
         assert.match(awsConf, /^primary_slot_name = 'crosscloud_aws'$/m);
         assert.doesNotMatch(azureConf, /primary_conninfo/);
-        assert.match(named(toAzure, "postgres-azure-node").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
+        assert.match(named(toAzure, "postgres-primary").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
+        assert.match(named(toAzure, "postgres-aws-node").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
     });
 
     it("refuses a site that does not exist", async function () {

@@ -5,15 +5,21 @@
 export DEBIAN_FRONTEND=noninteractive
 CROSSCLOUD_CHANGES=0
 CROSSCLOUD_STARTED=$(date +%s)
+CROSSCLOUD_STARTED_US=${EPOCHREALTIME/./}
 
 log() { printf 'crosscloud: %s\n' "$*"; }
 die() {
     printf 'crosscloud: error: %s\n' "$*" >&2
     exit 1
 }
+# Seconds since the script started, to a tenth (when each change happened: switchover timings).
+elapsed() {
+    local us=$((${EPOCHREALTIME/./} - CROSSCLOUD_STARTED_US))
+    printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000))
+}
 changed() {
     CROSSCLOUD_CHANGES=$((CROSSCLOUD_CHANGES + 1))
-    log "changed: $*"
+    log "changed: $* (at +$(elapsed) s)"
 }
 # The last line every script prints; the lab's idempotency check reads it.
 finish() { log "done: ${CROSSCLOUD_CHANGES} changes in $(($(date +%s) - CROSSCLOUD_STARTED)) s"; }
@@ -70,12 +76,12 @@ ensure_running() {
     fi
 }
 
-# wait_until SECONDS COMMAND... : polls COMMAND once a second; returns 1 when the time is up.
+# wait_until SECONDS COMMAND... : polls COMMAND every POLL_SECONDS (default 1); returns 1 when the time is up.
 wait_until() {
     local deadline=$(($(date +%s) + $1))
     shift
     until "$@"; do
         (($(date +%s) >= deadline)) && return 1
-        sleep 1
+        sleep "${POLL_SECONDS:-1}"
     done
 }

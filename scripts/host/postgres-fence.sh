@@ -3,13 +3,9 @@
 # included, to the connected standby before they exit) and report where its WAL ended. The stopped
 # cluster gets standby.signal, so that any restart before the rejoin comes up read-only.
 # Reads: PG_VERSION.
-readonly PGDATA="/var/lib/postgresql/${PG_VERSION}/main"
-readonly UNIT="postgresql@${PG_VERSION}-main"
-control() { runuser -u postgres -- "/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
 install_files
 fenced_at=none
-if systemctl is-active --quiet "$UNIT" &&
-    [[ $(runuser -u postgres -- psql -X -q -At -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
+if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
     log "this host is still a primary: stopping it so that it takes no more writes"
     systemctl stop "$UNIT"
     [[ $(control "Database cluster state") == "shut down" ]] ||
@@ -17,7 +13,7 @@ if systemctl is-active --quiet "$UNIT" &&
     runuser -u postgres -- touch "$PGDATA/standby.signal" "$PGDATA/crosscloud.fenced"
     fenced_at=$(control "Latest checkpoint location")
     changed "fenced: stopped the primary at ${fenced_at}"
-elif [[ -f $PGDATA/crosscloud.fenced ]] && ! systemctl is-active --quiet "$UNIT" && [[ $(control "Database cluster state") == "shut down" ]]; then
+elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
     fenced_at=$(control "Latest checkpoint location")
 fi

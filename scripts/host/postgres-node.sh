@@ -1,15 +1,10 @@
 # A PostgreSQL host of the replica pair, converging on its desired ROLE: data disk, packages, cluster,
-# config, then the role's work. Becoming primary from standby (a switchover) promotes only once this
-# host has replayed the old primary's last WAL (FENCED_LSN, from the fence step); becoming standby
-# from primary rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER
-#        FENCED_LSN CATCHUP_TIMEOUT. Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
-
-readonly PGDATA="/var/lib/postgresql/${PG_VERSION}/main"
-readonly CLUSTER="${PG_VERSION}-main"
-readonly ARCHIVE_DIR=/var/lib/postgresql/wal-archive
-readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
-readonly UNIT="postgresql@${PG_VERSION}-main"
+# config, then the role's local work. A host that is to become primary while still a standby (a
+# switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
+# step promotes it after the fence. A host that is to become standby while it was the primary
+# rejoins the new primary with pg_rewind instead of a new base backup.
+# Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION.
+# Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
 prepare_data_disk() {
@@ -71,33 +66,16 @@ ensure_enabled crosscloud-wal-archive-prune.timer
 ensure_running crosscloud-wal-archive-prune.timer 0
 ensure_enabled postgresql
 
-psql_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-is_standby() { [[ -f $PGDATA/standby.signal ]]; }
-running() { systemctl is-active --quiet "$UNIT"; }
-ready() { runuser -u postgres -- pg_isready -q; }
-in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
-peer_sql() { runuser -u postgres -- psql -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" -c "$1" 2>/dev/null; }
-control() { runuser -u postgres -- "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
-
-# Config changes are reloaded; PostgreSQL itself says (pending_restart) when one needs a restart.
+# Config changes are reloaded; a setting that needs a restart restarts the server.
 apply_config() {
     if ! running; then
         systemctl start "$UNIT"
         changed "started ${UNIT}"
     elif [[ $CHANGED_conf == 1 || $CHANGED_hba == 1 ]]; then
-        local loaded
-        loaded=$(psql_admin -c "SELECT pg_conf_load_time()")
-        systemctl reload "$UNIT"
-        reloaded() { [[ $(psql_admin -c "SELECT pg_conf_load_time()") != "$loaded" ]]; }
-        wait_until 30 reloaded || die "${UNIT} did not reload its configuration within 30 s"
-        changed "reloaded ${UNIT}"
+        reload_config
     fi
-    wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"
-    if [[ $(psql_admin -c "SELECT count(*) FROM pg_settings WHERE pending_restart") != 0 ]]; then
-        systemctl restart "$UNIT"
-        changed "restarted ${UNIT} (a changed setting needs it)"
-        wait_until 120 ready || die "${UNIT} did not accept connections within 120 s after a restart"
-    fi
+    wait_ready
+    restart_if_pending
 }
 
 # --- primary
@@ -109,52 +87,16 @@ if [[ $ROLE == primary ]]; then
         changed "unfenced: this host stays the primary"
     fi
     if is_standby; then
+        # A switchover is under way: this standby keeps streaming, and its new primary configuration
+        # (already on disk) is loaded by the postgres-primary step when it promotes, after the fence.
         if ! running; then
             systemctl start "$UNIT"
+            changed "started ${UNIT} (a standby until the switchover promotes it)"
         fi
-        wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"
-        # A switchover: this standby becomes the primary. The config already on disk is the
-        # primary's, but it is not reloaded before the promotion, so streaming goes on meanwhile.
-        [[ $FENCED_LSN =~ ^[0-9A-F]+/[0-9A-F]+$ ]] ||
-            die "this host is a standby and the fence step stopped no primary on ${PEER_IP}: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'"
-        caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() > '${FENCED_LSN}'::pg_lsn") == t ]]; }
-        if ! wait_until "$CATCHUP_TIMEOUT" caught_up; then
-            die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} ended at ${FENCED_LSN}, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
-        fi
-        [[ $(peer_sql "SELECT pg_is_in_recovery()") != f ]] ||
-            die "the old primary on ${PEER_IP} runs as a primary again: no promotion (two primaries); run pulumi up again to fence it"
-        log "replayed past ${FENCED_LSN}, the old primary's shutdown checkpoint: promoting"
-        [[ $(psql_admin -c "SELECT pg_promote(true, 60)") == t ]] || die "pg_promote did not finish within 60 s"
-        rm -f "$PGDATA/crosscloud.fenced"
-        changed "promoted to primary"
-    fi
-    apply_config
-    ensure_role() { # NAME ATTRIBUTES VERIFIER
-        local count differs
-        count=$(psql_admin -c "SELECT count(*) FROM pg_roles WHERE rolname = '$1'")
-        if [[ $count == 0 ]]; then
-            psql_admin -c "CREATE ROLE $1 WITH $2"
-            changed "created role $1"
-        fi
-        differs=$(psql_admin <<<"SELECT rolpassword IS DISTINCT FROM '$3' FROM pg_authid WHERE rolname = '$1'")
-        if [[ $differs == t ]]; then
-            psql_admin <<<"ALTER ROLE $1 WITH $2 PASSWORD '$3'"
-            changed "set the password of role $1"
-        fi
-    }
-    ensure_role replicator "LOGIN REPLICATION" "$REPLICATOR_VERIFIER"
-    ensure_role crosscloud_admin "LOGIN CREATEDB CREATEROLE" "$ADMIN_VERIFIER"
-    # pg_rewind connects as the replication user to an ordinary database and reads files with these.
-    psql_admin -d postgres <<'SQL'
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
-SQL
-    if [[ $REPLICATION == streaming && $(psql_admin -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}'") == 0 ]]; then
-        # Reserve WAL from the moment the slot exists, not from the standby's first connection.
-        psql_admin -c "SELECT pg_create_physical_replication_slot('${SLOT}', true)" >/dev/null
-        changed "created replication slot ${SLOT}"
+        wait_ready
+        log "prepared: a standby until the postgres-primary step promotes it"
+    else
+        apply_config
     fi
 fi
 

@@ -1,10 +1,8 @@
 # Unplanned failover, run on the standby while its primary's side is unreachable: replay what was
 # received, promote at once, and report how far this copy got (the RPO).
 # Reads: PG_VERSION, REPLAY_TIMEOUT.
-readonly UNIT="postgresql@${PG_VERSION}-main"
-psql_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 install_files
-systemctl is-active --quiet "$UNIT" || die "${UNIT} is not running on this host"
+running || die "${UNIT} is not running on this host"
 [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]] || die "this host is already a primary: nothing to fail over"
 received=$(psql_admin -c "SELECT pg_last_wal_receive_lsn()")
 replayed_all() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() OR pg_last_wal_receive_lsn() IS NULL") == t ]]; }
@@ -12,7 +10,7 @@ wait_until "$REPLAY_TIMEOUT" replayed_all || log "not all received WAL was repla
 replayed=$(psql_admin -c "SELECT pg_last_wal_replay_lsn()")
 last_commit=$(psql_admin -c "SELECT coalesce(pg_last_xact_replay_timestamp()::text, 'none')")
 behind=$(psql_admin -c "SELECT coalesce(round(extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::text, 'unknown')")
-[[ $(psql_admin -c "SELECT pg_promote(true, 60)") == t ]] || die "pg_promote did not finish within 60 s"
+promote_now
 changed "promoted to primary without the old primary"
 log "last received WAL ${received:-none}, last replayed ${replayed}; last replayed commit at ${last_commit} (${behind} s before the promotion)"
 log "RPO: transactions the old primary committed after ${last_commit} and never sent here are lost; with crosscloud:synchronous on or remote_apply there are none"

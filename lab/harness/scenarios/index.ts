@@ -2,6 +2,7 @@
 // `npm test` runs TEST_SCENARIOS in this order on one lab.
 import { Lab } from "../lab";
 import { databaseRestart } from "./databaseRestart";
+import { unplannedFailover } from "./failover";
 import { gatewayRestart } from "./gatewayRestart";
 import { hostKeyPinning } from "./hostKeyPinning";
 import { idempotency } from "./idempotency";
@@ -18,6 +19,7 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     validation,
     idempotency,
     switchover: switchoverRoundTrip,
+    failover: unplannedFailover,
     // Faults, bad input and security (issue 5).
     wanCapture,
     replicationSecurity,
@@ -35,6 +37,7 @@ export const TEST_SCENARIOS = [
     "validation",
     "idempotency",
     "switchover",
+    "failover",
     "wanCapture",
     "replicationSecurity",
     "hostKeyPinning",

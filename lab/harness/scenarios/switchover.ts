@@ -10,7 +10,7 @@ export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
         const load = new LoadClient(lab);
         await load.start();
         const moveStarted = Date.now() / 1000;
-        const { outputs } = await lab.up({ "crosscloud:primary": target }, () => undefined);
+        const { outputs, cloud } = await lab.up({ "crosscloud:primary": target }, () => undefined);
         const moveEnded = Date.now() / 1000;
         if (outputs.primary !== target) {
             throw new Error(`the primary output says ${outputs.primary}`);
@@ -24,7 +24,11 @@ export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
         if (!streaming.includes(`${source}|streaming`)) {
             throw new Error(`replication does not stream from ${target} to ${source}: ${streaming || "(no walsender)"}`);
         }
-        return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s; pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}`;
+        const timeline = cloud.commands
+            .filter((c) => c.name.startsWith("postgres-"))
+            .map((c) => `${c.name.replace("postgres-", "")} ${(c.startedMs / 1000).toFixed(0)}+${(c.durationMs / 1000).toFixed(0)} s`)
+            .join(", ");
+        return `${commits.length} commits counted by the client, all on ${target} (0 lost${inDoubt > 0 ? `, ${inDoubt} more rows in doubt at the client` : ""}); writes unavailable for ${gap.toFixed(1)} s; pulumi up took ${(moveEnded - moveStarted).toFixed(0)} s; ${source} streams from ${target}; steps (start+duration): ${timeline}`;
     });
 }
 

@@ -1,0 +1,109 @@
+// Unplanned failover: the primary's host loses power under write load, `npm run failover` promotes the
+// standby without it and reports the RPO, the old primary comes back read-only (boot fence), and the
+// next `pulumi up` with `primary` set to the survivor rejoins it as a standby. Then a planned
+// switchover takes the primary home, so later scenarios find the lab as provisioning left it.
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { LAB_DIR, labctl } from "../labCloud";
+import { Lab, peerOf, psql, shell, waitFor } from "../lab";
+import { LoadClient } from "../load";
+import { switchoverTo } from "./switchover";
+
+const REPO = path.resolve(__dirname, "../../..");
+
+/** `npm run failover -- SITE --hosts FILE --key FILE`, as a user would run it (here inside the lab's netns). */
+function runFailover(site: string, hostsFile: string, keyFile: string): Promise<string> {
+    return new Promise((resolve, reject) =>
+        execFile(
+            "node",
+            ["-r", "ts-node/register/transpile-only", "scripts/failover.ts", site, "--hosts", hostsFile, "--key", keyFile],
+            { cwd: REPO, timeout: 180_000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`npm run failover failed: ${stderr || err.message}`)) : resolve(stdout)),
+        ),
+    );
+}
+
+export async function unplannedFailover(lab: Lab): Promise<void> {
+    const lost = lab.primary;
+    const survivor = peerOf(lost);
+    const load = new LoadClient(lab);
+    let lastReplayedCommit = 0;
+    let crashedAt = 0;
+
+    await lab.step(`unplanned failover: ${lost}-database loses power under load, npm run failover promotes ${survivor}`, async () => {
+        await load.start();
+        crashedAt = Date.now() / 1000;
+        await labctl(["host-crash", `${lost}-database`]);
+        const hostsFile = path.join(LAB_DIR, "failover-hosts.json");
+        fs.writeFileSync(hostsFile, JSON.stringify(lab.outputs.databaseHosts, null, 2));
+        const report = await runFailover(survivor, hostsFile, path.join(LAB_DIR, "admin_key"));
+        const promotedAfter = Date.now() / 1000 - crashedAt;
+        const lastCommit = /last replayed commit at (\S+ \S+)/.exec(report)?.[1];
+        if (!/^crosscloud: status: promoted at [0-9A-F]+\/[0-9A-F]+$/m.test(report) || !lastCommit || !/^crosscloud: RPO: /m.test(report)) {
+            throw new Error(`the failover did not report the promotion, the last replayed commit and the RPO:\n${report}`);
+        }
+        lastReplayedCommit = Date.parse(lastCommit.replace(" ", "T").replace(/\+00$/, "Z")) / 1000;
+        const ips = lab.databaseIps;
+        await waitFor(`commits on the promoted ${survivor}`, 60, async () =>
+            (await load.commits()).some((c) => c.host === ips[survivor] && c.at > crashedAt),
+        );
+        const commits = await load.commits();
+        const before = commits.filter((c) => c.at <= crashedAt);
+        const resumed = commits.find((c) => c.at > crashedAt)!;
+        const present = await load.rowsOn(survivor);
+        const lostRows = before.filter((c) => !present.has(c.id));
+        // Asynchronous replication loses at most what the standby had not replayed: every commit the
+        // client saw before the last replayed commit time must be there.
+        const wronglyLost = lostRows.filter((c) => c.at <= lastReplayedCommit);
+        if (wronglyLost.length > 0) {
+            throw new Error(
+                `${wronglyLost.length} commits seen before the last replayed commit (${lastCommit}) are missing on ${survivor}: ids ${wronglyLost
+                    .slice(0, 10)
+                    .map((c) => c.id)
+                    .join(", ")}`,
+            );
+        }
+        const line = report
+            .split("\n")
+            .find((l) => l.startsWith("crosscloud: last received WAL"))!
+            .replace("crosscloud: ", "");
+        return `${before.length} commits before the power cut, ${lostRows.length} lost (RPO; all after the last replayed commit); npm run failover promoted ${survivor} ${promotedAfter.toFixed(1)} s after the cut; first write on ${survivor} ${(resumed.at - crashedAt).toFixed(1)} s after it; reported: ${line}`;
+    });
+
+    await lab.step(`the old primary ${lost}-database powers on read-only (boot fence)`, async () => {
+        await labctl(["host-start", `${lost}-database`]);
+        const seconds = await waitFor(`PostgreSQL on ${lost}-database after its power-on`, 240, async () => {
+            await psql(`${lost}-database`, "SELECT 1");
+            return true;
+        });
+        const inRecovery = (await psql(`${lost}-database`, "SELECT pg_is_in_recovery()")).trim();
+        const write = await shell(
+            `${lost}-database`,
+            `runuser -u postgres -- psql -X -At -c "INSERT INTO load_check (id) VALUES (-1)" 2>&1 || true`,
+        );
+        if (inRecovery !== "t" || !/read-only transaction/.test(write)) {
+            throw new Error(
+                `${lost}-database came back as a second primary: pg_is_in_recovery=${inRecovery}; an INSERT said: ${write.trim()}`,
+            );
+        }
+        const fenceLog = await shell(`${lost}-database`, "journalctl -b -o cat | grep -m1 'crosscloud boot-fence' || true");
+        return `up ${seconds.toFixed(0)} s after power-on, read-only (INSERT refused: cannot execute INSERT in a read-only transaction); ${fenceLog.trim()}`;
+    });
+
+    await lab.step(`pulumi up with primary=${survivor} rejoins ${lost} as a standby; no commit lost since the failover`, async () => {
+        await lab.up({ "crosscloud:primary": survivor }, () => undefined);
+        const streaming = (await psql(`${survivor}-database`, "SELECT application_name, state FROM pg_stat_replication")).trim();
+        if (!streaming.includes(`${lost}|streaming`)) {
+            throw new Error(`replication does not stream from ${survivor} to ${lost}: ${streaming || "(no walsender)"}`);
+        }
+        const commits = await load.stop();
+        const since = commits.filter((c) => c.at > crashedAt);
+        await load.assertNoneLost(survivor, since);
+        const rewind = fs.readFileSync(path.join(LAB_DIR, "logs", "commands", `postgres-${lost}-node.log`), "utf8");
+        const how = /rejoined .* \(pg_rewind\)/.test(rewind) ? "pg_rewind" : "?";
+        return `${lost} streams from ${survivor} (rejoined with ${how}); ${since.length} commits since the failover, all on ${survivor}`;
+    });
+
+    await switchoverTo(lab, lost);
+}

@@ -1,0 +1,47 @@
+# Shared by the PostgreSQL host steps (node, fence, primary, failover): where the cluster lives and
+# how to ask it where it stands. Reads: PG_VERSION (PEER_IP for peer_sql).
+readonly PGDATA="/var/lib/postgresql/${PG_VERSION}/main"
+readonly CLUSTER="${PG_VERSION}-main"
+readonly ARCHIVE_DIR=/var/lib/postgresql/wal-archive
+readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
+readonly UNIT="postgresql@${PG_VERSION}-main"
+
+psql_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+is_standby() { [[ -f $PGDATA/standby.signal ]]; }
+running() { systemctl is-active --quiet "$UNIT"; }
+ready() { runuser -u postgres -- pg_isready -q; }
+in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
+peer_sql() { runuser -u postgres -- psql -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" -c "$1" 2>/dev/null; }
+control() { runuser -u postgres -- "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
+wait_ready() { wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"; }
+
+# pg_promote, waiting for it. Meanwhile fetch-wal gives up at once: the promotion's own archive
+# lookups (timeline history files) must not wait on a peer that is stopped or lost. The flag lives
+# in /run (gone at boot) and is removed as soon as the promotion returns.
+promote_now() {
+    local promoted
+    install -d -m 755 /run/crosscloud
+    touch /run/crosscloud/promoting
+    promoted=$(psql_admin -c "SELECT pg_promote(true, 60)" || true)
+    rm -f /run/crosscloud/promoting
+    [[ $promoted == t ]] || die "pg_promote did not finish within 60 s: see the PostgreSQL log"
+}
+
+# Reloads the configuration and waits (bounded) until the server has read it.
+reload_config() {
+    local loaded
+    loaded=$(psql_admin -c "SELECT pg_conf_load_time()")
+    systemctl reload "$UNIT"
+    reloaded() { [[ $(psql_admin -c "SELECT pg_conf_load_time()") != "$loaded" ]]; }
+    POLL_SECONDS=0.2 wait_until 30 reloaded || die "${UNIT} did not reload its configuration within 30 s"
+    changed "reloaded ${UNIT}"
+}
+
+# PostgreSQL itself says (pending_restart) when a changed setting needs a restart.
+restart_if_pending() {
+    if [[ $(psql_admin -c "SELECT count(*) FROM pg_settings WHERE pending_restart") != 0 ]]; then
+        systemctl restart "$UNIT"
+        changed "restarted ${UNIT} (a changed setting needs it)"
+        wait_ready
+    fi
+}

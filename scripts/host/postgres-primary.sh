@@ -1,0 +1,53 @@
+# The primary role on this host, run after the fence. In a switchover this host is still a standby,
+# already prepared by its node step while the old primary took writes: it is promoted here once it
+# has replayed the fenced old primary's last WAL (FENCED_LSN), so writes wait only for this step.
+# Then, on any run: the roles, the grants pg_rewind needs, and the standby's replication slot.
+# Reads: PG_VERSION PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER FENCED_LSN CATCHUP_TIMEOUT.
+running || die "${UNIT} is not running on this host: the node step starts it; see journalctl -u ${UNIT}"
+wait_ready
+# One query a poll: every process started before the promotion adds to the switchover's write outage.
+if [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; then
+    [[ $FENCED_LSN =~ ^[0-9A-F]+/[0-9A-F]+$ ]] ||
+        die "this host is a standby and the fence step stopped no primary on ${PEER_IP}: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'"
+    caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() > '${FENCED_LSN}'::pg_lsn") == t ]]; }
+    if ! POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" caught_up; then
+        die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} ended at ${FENCED_LSN}, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
+    fi
+    [[ $(peer_sql "SELECT pg_is_in_recovery()") != f ]] ||
+        die "the old primary on ${PEER_IP} runs as a primary again: no promotion (two primaries); run pulumi up again to fence it"
+    log "replayed past ${FENCED_LSN}, the old primary's shutdown checkpoint: promoting"
+    promote_now
+    rm -f "$PGDATA/crosscloud.fenced"
+    changed "promoted to primary"
+    # The primary's settings, installed by the node step, take effect now.
+    reload_config
+fi
+
+ensure_role() { # NAME ATTRIBUTES VERIFIER
+    local count differs
+    count=$(psql_admin -c "SELECT count(*) FROM pg_roles WHERE rolname = '$1'")
+    if [[ $count == 0 ]]; then
+        psql_admin -c "CREATE ROLE $1 WITH $2"
+        changed "created role $1"
+    fi
+    differs=$(psql_admin <<<"SELECT rolpassword IS DISTINCT FROM '$3' FROM pg_authid WHERE rolname = '$1'")
+    if [[ $differs == t ]]; then
+        psql_admin <<<"ALTER ROLE $1 WITH $2 PASSWORD '$3'"
+        changed "set the password of role $1"
+    fi
+}
+ensure_role replicator "LOGIN REPLICATION" "$REPLICATOR_VERIFIER"
+ensure_role crosscloud_admin "LOGIN CREATEDB CREATEROLE" "$ADMIN_VERIFIER"
+# pg_rewind connects as the replication user to an ordinary database and reads files with these.
+psql_admin -d postgres <<'SQL'
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
+SQL
+if [[ $REPLICATION == streaming && $(psql_admin -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}'") == 0 ]]; then
+    # Reserve WAL from the moment the slot exists, not from the standby's first connection.
+    psql_admin -c "SELECT pg_create_physical_replication_slot('${SLOT}', true)" >/dev/null
+    changed "created replication slot ${SLOT}"
+fi
+log "status: primary ready"
