@@ -29,6 +29,8 @@ export interface StackConfig {
     primary: v.PrimarySite;
     /** IKE SA and Child SA (ESP) lifetimes: how often the tunnel rekeys. */
     ipsecLifetimes: { ike: string; sa: string };
+    /** The most WAL the primary keeps for a disconnected standby's slot (PostgreSQL size, e.g. 4GB). */
+    maxSlotWalKeepSize: string;
 }
 
 export const DEFAULTS = {
@@ -43,6 +45,7 @@ export const DEFAULTS = {
     azureDbSize: "Standard_B2ms",
     dataDiskSizeGb: 64,
     primary: "aws",
+    maxSlotWalKeepSize: "4GB",
     ipsecLifetimes: { ike: DEFAULT_IPSEC_TUNING.ikeLifetime, sa: DEFAULT_IPSEC_TUNING.saLifetime },
 } as const;
 
@@ -66,6 +69,7 @@ export function validateStackConfig(raw: Omit<StackConfig, "sshPrivateKey">, ssh
         v.checkDataDiskSize(raw.dataDiskSizeGb),
         v.checkPrimarySite(raw.primary),
         v.checkIpsecLifetimes(raw.ipsecLifetimes),
+        v.checkMaxSlotWalKeepSize(raw.maxSlotWalKeepSize),
     );
 }
 
@@ -93,6 +97,7 @@ export function loadConfig(): StackConfig {
         clientCidrs: cfg.getObject<string[]>("clientCidrs") ?? [],
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
+        maxSlotWalKeepSize: cfg.get("maxSlotWalKeepSize") ?? DEFAULTS.maxSlotWalKeepSize,
         ipsecLifetimes: { ...DEFAULTS.ipsecLifetimes, ...cfg.getObject<{ ike?: string; sa?: string }>("ipsecLifetimes") },
     };
     // The key is checked in plain text here and only ever used as a secret Output below.

@@ -44,6 +44,7 @@ const postgres = new PostgresReplicaPair("postgres", {
     version: config.postgresVersion,
     replication: config.replication,
     synchronous: config.synchronous,
+    maxSlotWalKeepSize: config.maxSlotWalKeepSize,
     primary: primaryHost,
     standby: standbyHost,
     clientCidrs: config.clientCidrs,

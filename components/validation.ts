@@ -198,6 +198,15 @@ export function checkIpsecLifetimes(lifetimes: { ike: string; sa: string }): str
     return undefined;
 }
 
+/** `crosscloud:maxSlotWalKeepSize`: a PostgreSQL size of at least 16MB (one WAL segment). */
+export function checkMaxSlotWalKeepSize(size: string): string | undefined {
+    const m = /^(\d+)(MB|GB|TB)$/.exec(String(size));
+    if (!m || Number(m[1]) * { MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2]]! < 16) {
+        return `crosscloud:maxSlotWalKeepSize "${size}" is not a size of at least 16MB: write it like 512MB or 4GB.`;
+    }
+    return undefined;
+}
+
 /** Keeps the problems that were found. */
 export function problems(...checks: (string | undefined)[]): string[] {
     return checks.filter((c): c is string => c !== undefined);

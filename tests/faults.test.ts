@@ -61,6 +61,23 @@ describe("crosscloud:ipsecLifetimes", function () {
     }
 });
 
+describe("crosscloud:maxSlotWalKeepSize", function () {
+    const keepSize = (r: Awaited<ReturnType<typeof run>>) =>
+        Object.values(filesInScript(String(named(r, "postgres-aws-node").inputs.stdin)))
+            .map((f) => /^max_slot_wal_keep_size = '(.*)'$/m.exec(f)?.[1])
+            .find(Boolean);
+    it("keeps 4GB by default and passes a set size to the database hosts", async function () {
+        assert.strictEqual(keepSize(await run({})), "4GB");
+        assert.strictEqual(keepSize(await run({ "crosscloud:maxSlotWalKeepSize": "64MB" })), "64MB");
+    });
+    it("refuses a size below one WAL segment", async function () {
+        await assert.rejects(
+            run({ "crosscloud:maxSlotWalKeepSize": "8MB" }),
+            /crosscloud:maxSlotWalKeepSize "8MB" is not a size of at least 16MB/,
+        );
+    });
+});
+
 describe("the tunnel check", function () {
     it("fails fast on a PSK, proposal or subnet mismatch, naming it, within its timeout", function () {
         const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.0/16"));
