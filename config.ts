@@ -2,7 +2,7 @@
 // Every key is declared with its description and default in Pulumi.yaml.
 import * as pulumi from "@pulumi/pulumi";
 import * as v from "./components/validation";
-import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "./scripts/ipsec";
+import { DEFAULT_IPSEC_CIPHER, DEFAULT_IPSEC_TUNING, IpsecCipher } from "./scripts/ipsec";
 
 export interface StackConfig {
     /** `aws:region`: where the AWS site lives. */
@@ -29,6 +29,10 @@ export interface StackConfig {
     dataDiskSizeGb: number;
     /** Where the primary lives; changing it is a planned switchover. */
     primary: v.PrimarySite;
+    /** IKE SA and Child SA (ESP) lifetimes: how often the tunnel rekeys. */
+    ipsecLifetimes: { ike: string; sa: string };
+    /** The most WAL the primary keeps for a disconnected standby's slot (PostgreSQL size, e.g. 4GB). */
+    maxSlotWalKeepSize: string;
     /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
     source?: SourceConfig;
 }
@@ -71,6 +75,8 @@ export const DEFAULTS = {
     azureDbSize: "Standard_B2ms",
     dataDiskSizeGb: 64,
     primary: "aws",
+    maxSlotWalKeepSize: "4GB",
+    ipsecLifetimes: { ike: DEFAULT_IPSEC_TUNING.ikeLifetime, sa: DEFAULT_IPSEC_TUNING.saLifetime },
 } as const;
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
@@ -108,6 +114,8 @@ function validateSiteConfig(
         v.checkVmSize("azureDbSize", raw.azureDbSize),
         v.checkDataDiskSize(raw.dataDiskSizeGb),
         v.checkPrimarySite(raw.primary),
+        v.checkIpsecLifetimes(raw.ipsecLifetimes),
+        v.checkMaxSlotWalKeepSize(raw.maxSlotWalKeepSize),
     );
 }
 
@@ -136,6 +144,8 @@ export function loadConfig(): StackConfig {
         clientCidrs: cfg.getObject<string[]>("clientCidrs") ?? [],
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
+        maxSlotWalKeepSize: cfg.get("maxSlotWalKeepSize") ?? DEFAULTS.maxSlotWalKeepSize,
+        ipsecLifetimes: { ...DEFAULTS.ipsecLifetimes, ...cfg.getObject<{ ike?: string; sa?: string }>("ipsecLifetimes") },
     };
     const rawSource: RawSource = {
         ids: Object.fromEntries(

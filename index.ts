@@ -44,7 +44,7 @@ export = async () => {
     const tunnel = new OpenswanTunnel("tunnel", {
         gateways: [aws.gateway, azure.gateway],
         sshPrivateKey: config.sshPrivateKey,
-        tuning: IPSEC_CIPHERS[config.ipsecCipher],
+        tuning: { ...IPSEC_CIPHERS[config.ipsecCipher], ikeLifetime: config.ipsecLifetimes.ike, saLifetime: config.ipsecLifetimes.sa },
     });
 
     // crosscloud:primary picks the roles; changing it is a planned switchover (and back, the rollback).
@@ -53,6 +53,7 @@ export = async () => {
         version: config.postgresVersion,
         replication: config.replication,
         synchronous: config.synchronous,
+        maxSlotWalKeepSize: config.maxSlotWalKeepSize,
         primary: primaryHost,
         standby: standbyHost,
         clientCidrs: config.clientCidrs,

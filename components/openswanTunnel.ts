@@ -116,11 +116,7 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
                 {
                     host: local.ssh,
                     privateKey: args.sshPrivateKey,
-                    script: remote.publicIp.apply((peer): HostScript => ({
-                        title: `wait for the IPsec SAs of ${name}`,
-                        body: "tunnel-check.sh",
-                        vars: { CONNECTION: name, TIMEOUT: timeout, PEER_PUBLIC_IP: peer, REMOTE_HOST: hostAddress(remote.siteCidr, 1) },
-                    })),
+                    script: remote.publicIp.apply((peer) => tunnelCheckScript(name, timeout, peer, remote.siteCidr)),
                 },
                 // Both ends must be configured before either can see the SAs.
                 { parent: this, dependsOn: this.gatewaySteps },
@@ -132,6 +128,15 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
 
         this.registerOutputs({ psk: this.psk, ipsecConfs: this.ipsecConfs, status: this.status });
     }
+}
+
+/** The tunnel check step: waits for both SAs, fails naming the cause (also run by the lab's fault scenarios). */
+export function tunnelCheckScript(connection: string, timeoutSeconds: number, peerPublicIp: string, remoteCidr: string): HostScript {
+    return {
+        title: `wait for the IPsec SAs of ${connection}`,
+        body: "tunnel-check.sh",
+        vars: { CONNECTION: connection, TIMEOUT: timeoutSeconds, PEER_PUBLIC_IP: peerPublicIp, REMOTE_HOST: hostAddress(remoteCidr, 1) },
+    };
 }
 
 /** The gateway step: packages, sysctls, rules, Libreswan config and secret. */

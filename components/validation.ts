@@ -180,6 +180,41 @@ export function checkDataDiskSize(sizeGb: number): string | undefined {
     return undefined;
 }
 
+/** Seconds in a Libreswan duration (`90s`, `30m`, `8h`, `1d`; a bare number is seconds), or undefined. */
+export function lifetimeSeconds(value: string): number | undefined {
+    const m = /^(\d+)([smhd]?)$/.exec(value);
+    return m ? Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2]]! : undefined;
+}
+
+/**
+ * IKE SA and Child SA lifetimes (`crosscloud:ipsecLifetimes`): Libreswan durations, 1 minute to 24 hours
+ * (Libreswan's own ceiling), the Child SA not outliving the IKE SA that keys it.
+ */
+export function checkIpsecLifetimes(lifetimes: { ike: string; sa: string }): string | undefined {
+    const ike = lifetimeSeconds(String(lifetimes.ike));
+    const sa = lifetimeSeconds(String(lifetimes.sa));
+    const bad = [
+        ...(ike === undefined || ike < 60 || ike > 86400 ? [`ike "${lifetimes.ike}"`] : []),
+        ...(sa === undefined || sa < 60 || sa > 86400 ? [`sa "${lifetimes.sa}"`] : []),
+    ];
+    if (bad.length > 0) {
+        return `crosscloud:ipsecLifetimes ${bad.join(" and ")} out of range: write a duration like 90s, 30m or 8h, from 1 minute to 24 hours.`;
+    }
+    if (sa! > ike!) {
+        return `crosscloud:ipsecLifetimes sa "${lifetimes.sa}" is longer than ike "${lifetimes.ike}": the Child SA must not outlive the IKE SA; shorten sa or lengthen ike.`;
+    }
+    return undefined;
+}
+
+/** `crosscloud:maxSlotWalKeepSize`: a PostgreSQL size of at least 16MB (one WAL segment). */
+export function checkMaxSlotWalKeepSize(size: string): string | undefined {
+    const m = /^(\d+)(MB|GB|TB)$/.exec(String(size));
+    if (!m || Number(m[1]) * { MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2]]! < 16) {
+        return `crosscloud:maxSlotWalKeepSize "${size}" is not a size of at least 16MB: write it like 512MB or 4GB.`;
+    }
+    return undefined;
+}
+
 /** Keeps the problems that were found. */
 export function problems(...checks: (string | undefined)[]): string[] {
     return checks.filter((c): c is string => c !== undefined);

@@ -29,7 +29,7 @@ if [[ $mode != up ]]; then
 fi
 scenarios=()
 if [[ $mode == test ]]; then
-  mapfile -t scenarios < <(node -r ts-node/register/transpile-only -e 'console.log(require("./lab/harness/scenarios").TEST_SCENARIOS.join("\n"))')
+  mapfile -t scenarios < <(node -r ts-node/register/transpile-only -e 'const s = require("./lab/harness/scenarios"); console.log(s.TEST_SCENARIOS.concat(process.env.LAB_LONG ? s.LONG_SCENARIOS : []).join("\n"))')
 fi
 ip netns exec "$NETNS" "${harness[@]}" "${scenarios[@]}"
 if [[ $mode == up ]]; then

@@ -74,8 +74,10 @@ conn ${ends.connection}
     # ESP inside UDP 4500 always: cloud NAT and security groups pass UDP, not IP protocol 50.
     encapsulation=yes
     # IKEv2 liveness: probe every ${tuning.dpdDelay} s, renegotiate after ${tuning.dpdTimeout} s of silence.
+    # Libreswan 4.x IKEv2 ignores dpdtimeout= (pluto warns so): a probe whose retransmits time out after
+    # retransmit-timeout (default 60 s) declares the peer dead (measured in the lab's WAN-cut scenario).
     dpddelay=${tuning.dpdDelay}
-    dpdtimeout=${tuning.dpdTimeout}
+    retransmit-timeout=${tuning.dpdTimeout}s
     dpdaction=restart
     keyingtries=%forever
     ikelifetime=${tuning.ikeLifetime}

@@ -95,6 +95,10 @@ export function renderPgHba(node: PostgresNode): string {
         "# The other database host, through the tunnel: streaming replication, and pg_rewind.",
         row("hostssl", "replication", REPLICATION_USER, peer, "scram-sha-256"),
         row("hostssl", "postgres", REPLICATION_USER, peer, "scram-sha-256"),
+        // Without this, the client lines' "all all" would admit the replication role from an application
+        // network, where a logical replication connection (replication=database) could stream every change.
+        "# The replication role from anywhere else is refused, application networks included.",
+        row("host", "all", REPLICATION_USER, "0.0.0.0/0", "reject"),
         ...(node.clientCidrs.length > 0 ? ["# Applications (crosscloud:clientCidrs)."] : []),
         ...node.clientCidrs.map((cidr) => row("hostssl", "all", "all", cidr, "scram-sha-256")),
         "# Anything else, and anything without TLS, is refused.",

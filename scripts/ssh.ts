@@ -2,6 +2,7 @@
 // root), port (default 22), private key, pinned host key (a mismatch is a failed dial), a jump host
 // (`proxy`), dial retries up to `dialErrorLimit` (default 10, -1 = unlimited) with the SDK's
 // backoff (0.1 s growing by 1.5 to 5 s), `perDialTimeout` (default 15 s) per dial, stdin, logging.
+import { createHash } from "crypto";
 import { Client, ClientChannel, ConnectConfig, utils as sshUtils } from "ssh2";
 import { Duplex } from "stream";
 
@@ -32,22 +33,38 @@ function describe(c: ConnectionLike): string {
     return c.proxy ? `${target} via ${describe(c.proxy)}` : target;
 }
 
-function hostVerifier(expected: string | undefined): ConnectConfig["hostVerifier"] {
-    if (!expected) {
+/** OpenSSH-style fingerprint of a public key blob: SHA256:base64 without padding. */
+export function fingerprint(blob: Buffer): string {
+    return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/**
+ * Checks the presented host key against the pinned one. On a mismatch it records a message naming
+ * both fingerprints in `refused` (ssh2 itself only says "Host denied (verification failed)").
+ */
+function hostVerifier(c: ConnectionLike, refused: { message?: string }): ConnectConfig["hostVerifier"] {
+    if (!c.hostKey) {
         return undefined; // as the provider: without hostKey the key is not checked
     }
-    const parsed = sshUtils.parseKey(expected);
+    const parsed = sshUtils.parseKey(c.hostKey);
     if (parsed instanceof Error || Array.isArray(parsed)) {
-        throw new Error(`hostKey is not an OpenSSH public key: ${expected}`);
+        throw new Error(`hostKey is not an OpenSSH public key: ${c.hostKey}`);
     }
     const blob = parsed.getPublicSSH();
-    return (key: Buffer) => Buffer.compare(key, blob) === 0;
+    return (key: Buffer) => {
+        if (Buffer.compare(key, blob) === 0) {
+            return true;
+        }
+        refused.message = `host key mismatch: ${c.host} presented ${fingerprint(key)}, but the pinned hostKey is ${fingerprint(blob)}; refusing to connect (the host was replaced or someone is in the middle)`;
+        return false;
+    };
 }
 
 /** One SSH handshake, over `sock` when given (the jump host's forwarded channel). */
 function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
     return new Promise((resolve, reject) => {
         const client = new Client();
+        const refused: { message?: string } = {};
         const timeoutMs = (c.perDialTimeout ?? 15) * 1000;
         // The whole handshake is bounded, over a jump host's channel too.
         const timer = setTimeout(() => {
@@ -61,7 +78,7 @@ function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
         client.once("error", (err) => {
             clearTimeout(timer);
             client.end();
-            reject(err);
+            reject(refused.message ? new Error(refused.message) : err);
         });
         client.connect({
             host: c.host,
@@ -71,7 +88,7 @@ function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
             password: c.password,
             sock,
             readyTimeout: timeoutMs,
-            hostVerifier: hostVerifier(c.hostKey),
+            hostVerifier: hostVerifier(c, refused),
         });
     });
 }

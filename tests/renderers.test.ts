@@ -137,6 +137,8 @@ describe("small renderers", function () {
             ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
             ["hostssl", "replication", "replicator", "10.20.1.10/32", "scram-sha-256"],
             ["hostssl", "postgres", "replicator", "10.20.1.10/32", "scram-sha-256"],
+            // The replication role from an application network (logical replication=database) is refused.
+            ["host", "all", "replicator", "0.0.0.0/0", "reject"],
             ["hostssl", "all", "all", "10.10.8.0/24", "scram-sha-256"],
             ["host", "all", "all", "0.0.0.0/0", "reject"],
         ]);

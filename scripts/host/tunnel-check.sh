@@ -1,24 +1,40 @@
 # Waits, bounded, until this gateway has both the IKE SA and the Child SA of CONNECTION, then checks
-# that the peer's range is routable. On failure names the cause from pluto's own log.
+# that the peer's range is routable. On failure names the cause from pluto's own log. A configuration
+# mismatch (PSK, proposals, subnets) fails the check as soon as it has persisted for MISMATCH_GRACE
+# seconds, instead of waiting out TIMEOUT: pluto retries forever and the answer will not change.
 # Reads: CONNECTION, TIMEOUT, PEER_PUBLIC_IP, REMOTE_HOST (an address inside the peer's range).
 install_files
-since="@$(date +%s)"
+MISMATCH_GRACE=20
+started=$(date +%s)
+# pluto's log since this pluto started (at most 10 minutes back): a mismatch logged by the gateway
+# step's restart, before this check began, counts too (a Child SA rejected for its subnets is not retried).
+pluto_since=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value ipsec 2>/dev/null)" +%s 2>/dev/null || echo 0)
+((pluto_since > started - 600)) || pluto_since=$((started - 600))
 
 ike_up() { ipsec whack --showstates 2>/dev/null | grep -q "\"${CONNECTION}\".*ESTABLISHED_IKE_SA"; }
 child_up() { ipsec whack --trafficstatus 2>/dev/null | grep -q "\"${CONNECTION}\""; }
 both_up() { ike_up && child_up; }
 
-diagnose() {
+# The configuration mismatch pluto logged, as a sentence; nothing when none was logged.
+mismatch() {
     local logs
-    logs=$(journalctl -u ipsec --since "$since" --no-pager -o cat 2>/dev/null || true)
+    logs=$(journalctl -u ipsec --since "@${pluto_since}" --no-pager -o cat 2>/dev/null || true)
+    if grep -qiE 'AUTHENTICATION_FAILED|authentication failed|PSK authentication' <<<"$logs"; then
+        echo "PSK mismatch (AUTHENTICATION_FAILED): the peer rejected our pre-shared key or we rejected its key; both gateways must have the same /etc/ipsec.secrets entry (re-run pulumi up)"
+    elif grep -qE 'NO_PROPOSAL_CHOSEN|no local proposal matches' <<<"$logs"; then
+        echo "proposal mismatch (NO_PROPOSAL_CHOSEN): the two gateways share no IKE or ESP algorithm; compare ike= and esp= in both /etc/ipsec.conf"
+    elif grep -qE 'TS_UNACCEPTABLE|compatible Traffic Selectors' <<<"$logs"; then
+        echo "subnet mismatch (TS_UNACCEPTABLE): leftsubnet/rightsubnet differ between the gateways; both must list the two site ranges"
+    fi
+}
+
+diagnose() {
+    local cause
+    cause=$(mismatch)
     if ! systemctl is-active --quiet ipsec; then
         echo "pluto is not running on this gateway: see systemctl status ipsec and journalctl -u ipsec"
-    elif grep -qiE 'AUTHENTICATION_FAILED|authentication failed|PSK authentication' <<<"$logs"; then
-        echo "PSK mismatch: the peer rejected our pre-shared key or we rejected its key; both gateways must have the same /etc/ipsec.secrets entry (re-run pulumi up)"
-    elif grep -q 'NO_PROPOSAL_CHOSEN' <<<"$logs"; then
-        echo "proposal mismatch (NO_PROPOSAL_CHOSEN): the two gateways share no IKE or ESP algorithm; compare ike= and esp= in both /etc/ipsec.conf"
-    elif grep -q 'TS_UNACCEPTABLE' <<<"$logs"; then
-        echo "subnet mismatch (TS_UNACCEPTABLE): leftsubnet/rightsubnet differ between the gateways; both must list the two site ranges"
+    elif [[ -n $cause ]]; then
+        echo "$cause"
     elif ike_up && ! child_up; then
         echo "IKE SA up but no Child SA: see journalctl -u ipsec"
     else
@@ -26,9 +42,16 @@ diagnose() {
     fi
 }
 
-if ! wait_until "$TIMEOUT" both_up; then
-    die "tunnel ${CONNECTION} not established within ${TIMEOUT} s: $(diagnose)"
-fi
+until both_up; do
+    now=$(date +%s)
+    if ((now - started >= TIMEOUT)); then
+        die "tunnel ${CONNECTION} not established within ${TIMEOUT} s: $(diagnose)"
+    fi
+    if ((now - started >= MISMATCH_GRACE)) && cause=$(mismatch) && [[ -n $cause ]]; then
+        die "tunnel ${CONNECTION} not established after $((now - started)) s: ${cause}"
+    fi
+    sleep 1
+done
 if ! ip route get "$REMOTE_HOST" >/dev/null 2>&1; then
     die "tunnel ${CONNECTION} is up but there is no route to ${REMOTE_HOST}: the gateway needs a route (its default route will do) toward the peer's range"
 fi

@@ -1,0 +1,119 @@
+// No secret (PSK, passwords, private keys) in any process's command line, any host log, any command's
+// stdout/stderr, or a non-secret output. Command lines are sampled on all four hosts while the whole
+// program runs again and the load writes; logs and outputs are read afterwards. The secrets are read
+// into this process and searched for here: they never travel to a host on a command line.
+import * as fs from "fs";
+import * as path from "path";
+import { LAB_DIR } from "../labCloud";
+import { Lab, shell } from "../lab";
+import { LoadClient } from "../load";
+import { compareAfterLoad, sleep, waitHealthy } from "../faults";
+
+const HOSTS = ["aws-gateway", "azure-gateway", "aws-database", "azure-database"];
+/** Outputs the program marks secret: not scanned. */
+const SECRET_OUTPUTS = new Set(["primaryConnectionString"]);
+
+/** Collects every secret of the lab stack, by name, as strings to search for. */
+async function collectSecrets(lab: Lab): Promise<Map<string, string>> {
+    const secrets = new Map<string, string>();
+    const psk = /PSK "([^"]+)"/.exec(await shell("aws-gateway", "cat /etc/ipsec.secrets"))?.[1];
+    if (!psk) {
+        throw new Error("no PSK found in the AWS gateway's /etc/ipsec.secrets");
+    }
+    secrets.set("IPsec PSK", psk);
+    secrets.set("admin password", decodeURIComponent(new URL(lab.outputs.primaryConnectionString).password));
+    const pgpass = (await shell(`${lab.primary === "aws" ? "azure" : "aws"}-database`, "cat /var/lib/postgresql/.pgpass"))
+        .trim()
+        .split("\n");
+    for (const line of pgpass) {
+        secrets.set(`replication password (${line.split(":")[3]})`, line.split(":").slice(4).join(":"));
+    }
+    // Private keys: each key's longest base64 lines (any one of them leaking is a leak).
+    const keys: [string, string][] = [["admin SSH private key", lab.adminKey.private]];
+    const generated = path.join(LAB_DIR, "generated-keys.json");
+    if (fs.existsSync(generated)) {
+        for (const [name, pair] of Object.entries(JSON.parse(fs.readFileSync(generated, "utf8")) as Record<string, { private: string }>)) {
+            keys.push([`generated private key ${name}`, pair.private]);
+        }
+    }
+    for (const [name, pem] of keys) {
+        const body = pem.split("\n").filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
+        body.forEach((line, i) => secrets.set(`${name} (line ${i + 1})`, line));
+    }
+    for (const [name, value] of secrets) {
+        if (value.length < 12) {
+            throw new Error(`secret ${name} is too short to search for reliably (${value.length} characters)`);
+        }
+    }
+    return secrets;
+}
+
+function findLeaks(secrets: Map<string, string>, where: string, text: string): string[] {
+    return [...secrets].filter(([, value]) => text.includes(value)).map(([name]) => `${name} in ${where}`);
+}
+
+/** Seconds between samples: 0.3 caught more short-lived processes but tripled the program run's time on the lab's one CPU. */
+const SAMPLE_SECONDS = Number(process.env.LAB_SECRET_SAMPLE_SECONDS ?? 1);
+
+/** A loop on a host appending every distinct process command line, until /run/lab-cmdlines.stop. */
+const SAMPLER = `rm -f /run/lab-cmdlines.stop /run/lab-cmdlines.txt
+setsid nohup bash -c 'while [ ! -e /run/lab-cmdlines.stop ]; do for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f" 2>/dev/null; echo; done; sleep ${SAMPLE_SECONDS}; done | awk "!seen[\\$0]++" >/run/lab-cmdlines.txt' >/dev/null 2>&1 </dev/null &`;
+
+export async function secretScan(lab: Lab): Promise<void> {
+    await waitHealthy(lab, 120);
+    const secrets = await collectSecrets(lab);
+    const leaks: string[] = [];
+    let sampled = 0;
+    await lab.step("command lines on all hosts sampled while the program runs again and the load writes", async () => {
+        await Promise.all(HOSTS.map((h) => shell(h, SAMPLER)));
+        const load = new LoadClient(lab);
+        await load.start();
+        let commands = 0;
+        try {
+            const { cloud } = await lab.up();
+            commands = cloud.commands.length;
+        } finally {
+            await Promise.all(HOSTS.map((h) => shell(h, "touch /run/lab-cmdlines.stop")));
+            await sleep(1500);
+        }
+        const commits = await load.stop();
+        for (const h of HOSTS) {
+            const lines = await shell(h, "cat /run/lab-cmdlines.txt");
+            sampled += lines.split("\n").filter(Boolean).length;
+            leaks.push(...findLeaks(secrets, `a command line on ${h}`, lines));
+        }
+        return `${commands} program commands ran; ${sampled} distinct command lines sampled every ${SAMPLE_SECONDS} s on 4 hosts; ${await compareAfterLoad(lab, load, commits)}`;
+    });
+    await lab.step("host logs: the journal and /var/log of every host", async () => {
+        let bytes = 0;
+        for (const h of HOSTS) {
+            const logs = await shell(
+                h,
+                "journalctl --no-pager -o cat 2>/dev/null; find /var/log -type f ! -name '*.gz' ! -name 'wtmp' ! -name 'btmp' ! -name 'lastlog' -exec cat {} + 2>/dev/null; true",
+            );
+            bytes += logs.length;
+            leaks.push(...findLeaks(secrets, `the logs of ${h}`, logs));
+        }
+        return `${(bytes / 1e6).toFixed(1)} MB of host logs read`;
+    });
+    await lab.step("every command's stdout/stderr and the non-secret outputs", () => {
+        const dir = path.join(LAB_DIR, "logs", "commands");
+        const files = fs.readdirSync(dir);
+        for (const f of files) {
+            leaks.push(...findLeaks(secrets, `command output ${f}`, fs.readFileSync(path.join(dir, f), "utf8")));
+        }
+        const outputs = Object.entries(lab.outputs).filter(([k]) => !SECRET_OUTPUTS.has(k));
+        leaks.push(...findLeaks(secrets, "the non-secret outputs", JSON.stringify(Object.fromEntries(outputs))));
+        return Promise.resolve(
+            `${files.length} command logs, ${outputs.length} outputs (${[...SECRET_OUTPUTS].join(", ")} is secret and skipped)`,
+        );
+    });
+    await lab.step(`no secret found (${secrets.size} searched for)`, () => {
+        if (leaks.length > 0) {
+            throw new Error(`secrets leaked: ${[...new Set(leaks)].join("; ")}`);
+        }
+        return Promise.resolve(
+            `${[...new Set([...secrets.keys()].map((k) => k.replace(/ \(line \d+\)$/, "")))].join(", ")}: none in ${sampled} command lines, host logs, command output or outputs`,
+        );
+    });
+}

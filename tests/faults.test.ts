@@ -1,0 +1,114 @@
+// What the lab's fault scenarios made the program do: the IPsec lifetimes knob, the liveness bound,
+// the tunnel check's fail-fast on a mismatch, and a clear error when a host presents another key.
+import * as assert from "assert";
+import { Server, utils as sshUtils } from "ssh2";
+import { AddressInfo } from "net";
+import { tunnelCheckScript } from "../components/openswanTunnel";
+import { renderHostScript } from "../scripts/render";
+import { runRemoteCommand } from "../scripts/ssh";
+import { cloudCalls, cloudResources } from "./cloudMocks";
+import { filesInScript, named } from "./inspect";
+import { runProgram } from "./programRunner";
+import { DEV_STACK, SECRET_KEYS } from "./stacks";
+
+const run = (change: Record<string, unknown>) =>
+    runProgram({ config: { ...DEV_STACK, ...change }, secretKeys: SECRET_KEYS, newResource: cloudResources(), call: cloudCalls() });
+
+describe("crosscloud:ipsecLifetimes", function () {
+    it("keeps the product's 8h/1h by default and bounds liveness with retransmit-timeout", async function () {
+        const r = await run({});
+        const conf = (r.outputs.ipsecConfs as Record<string, string>).aws;
+        assert.match(conf, /^ {4}ikelifetime=8h$/m);
+        assert.match(conf, /^ {4}salifetime=1h$/m);
+        // Libreswan 4.x IKEv2 ignores dpdtimeout: retransmit-timeout is what declares the peer dead.
+        assert.doesNotMatch(conf, /^ *dpdtimeout=/m);
+        assert.match(conf, /^ {4}retransmit-timeout=30s$/m);
+    });
+    it("renders shorter lifetimes on both gateways, and changes only the gateway steps' triggers", async function () {
+        const base = await run({});
+        const r = await run({ "crosscloud:ipsecLifetimes": { ike: "2m", sa: "1m" } });
+        for (const site of ["aws", "azure"]) {
+            const script = String(named(r, `tunnel-${site}-gateway`).inputs.stdin);
+            const conf = filesInScript(script)["/etc/ipsec.conf"];
+            assert.match(conf, /^ {4}ikelifetime=2m$/m);
+            assert.match(conf, /^ {4}salifetime=1m$/m);
+        }
+        const changed = ["tunnel-aws-gateway", "tunnel-azure-gateway", "tunnel-aws-check", "postgres-aws-node"].filter(
+            (n) => JSON.stringify(named(base, n).inputs.triggers) !== JSON.stringify(named(r, n).inputs.triggers),
+        );
+        assert.deepStrictEqual(changed, ["tunnel-aws-gateway", "tunnel-azure-gateway"]);
+    });
+    for (const [value, message] of [
+        [
+            { sa: "30s" },
+            `crosscloud:ipsecLifetimes sa "30s" out of range: write a duration like 90s, 30m or 8h, from 1 minute to 24 hours.`,
+        ],
+        [
+            { ike: "2days" },
+            `crosscloud:ipsecLifetimes ike "2days" out of range: write a duration like 90s, 30m or 8h, from 1 minute to 24 hours.`,
+        ],
+        [
+            { ike: "1h", sa: "2h" },
+            `crosscloud:ipsecLifetimes sa "2h" is longer than ike "1h": the Child SA must not outlive the IKE SA; shorten sa or lengthen ike.`,
+        ],
+    ] as const) {
+        it(`refuses ${JSON.stringify(value)} before anything is created`, async function () {
+            await assert.rejects(run({ "crosscloud:ipsecLifetimes": value }), (err: Error) => {
+                assert.strictEqual(err.message, `Invalid stack configuration:\n- ${message}`);
+                return true;
+            });
+        });
+    }
+});
+
+describe("crosscloud:maxSlotWalKeepSize", function () {
+    const keepSize = (r: Awaited<ReturnType<typeof run>>) =>
+        Object.values(filesInScript(String(named(r, "postgres-aws-node").inputs.stdin)))
+            .map((f) => /^max_slot_wal_keep_size = '(.*)'$/m.exec(f)?.[1])
+            .find(Boolean);
+    it("keeps 4GB by default and passes a set size to the database hosts", async function () {
+        assert.strictEqual(keepSize(await run({})), "4GB");
+        assert.strictEqual(keepSize(await run({ "crosscloud:maxSlotWalKeepSize": "64MB" })), "64MB");
+    });
+    it("refuses a size below one WAL segment", async function () {
+        await assert.rejects(
+            run({ "crosscloud:maxSlotWalKeepSize": "8MB" }),
+            /crosscloud:maxSlotWalKeepSize "8MB" is not a size of at least 16MB/,
+        );
+    });
+});
+
+describe("the tunnel check", function () {
+    it("fails fast on a PSK, proposal or subnet mismatch, naming it, within its timeout", function () {
+        const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.0/16"));
+        assert.match(script, /MISMATCH_GRACE=20/);
+        for (const cause of ["PSK mismatch", "proposal mismatch", "subnet mismatch"]) {
+            assert.ok(script.includes(cause), cause);
+        }
+        assert.match(script, /compatible Traffic Selectors/);
+        assert.match(script, /no local proposal matches/);
+    });
+});
+
+describe("SSH host key pinning (scripts/ssh.ts, as the lab and npm run failover use it)", function () {
+    it("refuses a host presenting another key, naming both fingerprints", async function () {
+        const presented = sshUtils.generateKeyPairSync("ed25519");
+        const pinned = sshUtils.generateKeyPairSync("ed25519");
+        const client = sshUtils.generateKeyPairSync("ed25519");
+        const server = new Server({ hostKeys: [presented.private] }, (conn) => conn.on("error", () => undefined));
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        try {
+            const port = (server.address() as AddressInfo).port;
+            await assert.rejects(
+                runRemoteCommand(
+                    "t",
+                    { host: "127.0.0.1", port, user: "u", privateKey: client.private, hostKey: pinned.public, dialErrorLimit: 0 },
+                    "true",
+                ),
+                /host key mismatch: 127\.0\.0\.1 presented SHA256:\S+, but the pinned hostKey is SHA256:\S+; refusing to connect/,
+            );
+        } finally {
+            server.close();
+        }
+    });
+});
