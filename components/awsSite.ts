@@ -183,31 +183,14 @@ export class AwsSite extends pulumi.ComponentResource {
         const gatewayFirewall = securityGroupFirewall(gatewaySg.id);
         const databaseFirewall = securityGroupFirewall(databaseSg.id);
         const siteRules = [
-            ...gatewayFirewall.allow(
-                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
-                this,
-            ),
-            new aws.vpc.SecurityGroupIngressRule(
-                `${name}-gateway-from-vpc`,
-                {
-                    securityGroupId: gatewaySg.id,
-                    ipProtocol: "-1",
-                    cidrIpv4: args.cidr,
-                    description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
-                },
-                parent,
-            ),
-            new aws.vpc.SecurityGroupIngressRule(
-                `${name}-database-ssh-from-gateway`,
-                {
-                    securityGroupId: databaseSg.id,
-                    ipProtocol: "tcp",
-                    fromPort: 22,
-                    toPort: 22,
-                    referencedSecurityGroupId: gatewaySg.id,
-                    description: "SSH through the gateway (jump host)",
-                },
-                parent,
+            ...this.gatewayAccessRules(
+                name,
+                args,
+                gatewaySg.id,
+                gatewayFirewall,
+                databaseSg.id,
+                args.cidr,
+                "SSH through the gateway (jump host)",
             ),
             ...[gatewaySg, databaseSg].map(
                 (sg, i) =>
@@ -224,25 +207,7 @@ export class AwsSite extends pulumi.ComponentResource {
         const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
         const databaseHostKey = new tls.PrivateKey(`${name}-database-host-key`, { algorithm: "ED25519" }, parent);
         const instance = (role: "gateway" | "database", extra: Partial<aws.ec2.InstanceArgs>, hostKey: tls.PrivateKey) =>
-            new aws.ec2.Instance(
-                `${name}-${role}`,
-                {
-                    ami: this.amiId,
-                    keyName: keyPair.keyName,
-                    associatePublicIpAddress: false,
-                    userData: pulumi
-                        .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
-                        .apply(([hostPrivateKey, hostPublicKey]) => renderUserData({ hostPrivateKey, hostPublicKey })),
-                    userDataReplaceOnChange: false,
-                    // Boot data holds the host's SSH key: only IMDSv2, and not from inside containers.
-                    metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
-                    rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
-                    tags: tags(role),
-                    ...extra,
-                },
-                // A newer Ubuntu image published later must not replace running hosts.
-                { parent: this, ignoreChanges: ["ami"] },
-            );
+            this.hostInstance(name, role, keyPair, hostKey, extra);
         const gateway = instance(
             "gateway",
             {
@@ -376,31 +341,14 @@ export class AwsSite extends pulumi.ComponentResource {
         // Rules in the primary's own group are standalone resources: a destroy removes them alone.
         const databaseFirewall = securityGroupFirewall(e.primary.securityGroupId);
         const siteRules = [
-            ...gatewayFirewall.allow(
-                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
-                this,
-            ),
-            new aws.vpc.SecurityGroupIngressRule(
-                `${name}-gateway-from-vpc`,
-                {
-                    securityGroupId: gatewaySg.id,
-                    ipProtocol: "-1",
-                    cidrIpv4: e.vpcCidr,
-                    description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
-                },
-                parent,
-            ),
-            new aws.vpc.SecurityGroupIngressRule(
-                `${name}-database-ssh-from-gateway`,
-                {
-                    securityGroupId: e.primary.securityGroupId,
-                    ipProtocol: "tcp",
-                    fromPort: 22,
-                    toPort: 22,
-                    referencedSecurityGroupId: gatewaySg.id,
-                    description: "crosscloud: SSH through the gateway (jump host)",
-                },
-                parent,
+            ...this.gatewayAccessRules(
+                name,
+                args,
+                gatewaySg.id,
+                gatewayFirewall,
+                e.primary.securityGroupId,
+                e.vpcCidr,
+                "crosscloud: SSH through the gateway (jump host)",
             ),
             // The primary's group keeps its own egress rules: a duplicate would be refused by AWS.
             new aws.vpc.SecurityGroupEgressRule(
@@ -411,27 +359,14 @@ export class AwsSite extends pulumi.ComponentResource {
         ];
         const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
         const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
-        const gateway = new aws.ec2.Instance(
-            `${name}-gateway`,
-            {
-                ami: this.amiId,
-                keyName: keyPair.keyName,
-                associatePublicIpAddress: false,
-                userData: pulumi
-                    .all([gatewayHostKey.privateKeyOpenssh, gatewayHostKey.publicKeyOpenssh])
-                    .apply(([hostPrivateKey, hostPublicKey]) => renderUserData({ hostPrivateKey, hostPublicKey })),
-                userDataReplaceOnChange: false,
-                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
-                rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
-                tags: tags("gateway"),
-                instanceType: args.gatewayInstanceType,
-                subnetId: e.gatewaySubnet.id,
-                privateIp: e.gatewayIp,
-                vpcSecurityGroupIds: [gatewaySg.id],
-                sourceDestCheck: false,
-            },
-            { parent: this, ignoreChanges: ["ami"] },
-        );
+        const gateway = this.hostInstance(name, "gateway", keyPair, gatewayHostKey, {
+            instanceType: args.gatewayInstanceType,
+            subnetId: e.gatewaySubnet.id,
+            privateIp: e.gatewayIp,
+            vpcSecurityGroupIds: [gatewaySg.id],
+            // It forwards packets that are neither from nor to itself.
+            sourceDestCheck: false,
+        });
         const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
         // One route in the existing table (a standalone resource): the Azure range through the gateway.
         // The table's other routes (its own way to the internet) stay as they are.
@@ -491,6 +426,76 @@ export class AwsSite extends pulumi.ComponentResource {
     }
 
     /** The newest Ubuntu 24.04 amd64 AMI from Canonical in `region`, or a clear error naming the override. */
+    /** SSH to the gateway from the admins, what the gateway forwards from the VPC, SSH on to the database host through it. */
+    private gatewayAccessRules(
+        name: string,
+        args: AwsSiteArgs,
+        gatewaySgId: pulumi.Output<string>,
+        gatewayFirewall: HostFirewall,
+        databaseSgId: pulumi.Input<string>,
+        vpcCidr: pulumi.Input<string>,
+        databaseSshDescription: string,
+    ): pulumi.Resource[] {
+        const parent = { parent: this };
+        return [
+            ...gatewayFirewall.allow(
+                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
+                this,
+            ),
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-gateway-from-vpc`,
+                {
+                    securityGroupId: gatewaySgId,
+                    ipProtocol: "-1",
+                    cidrIpv4: vpcCidr,
+                    description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
+                },
+                parent,
+            ),
+            new aws.vpc.SecurityGroupIngressRule(
+                `${name}-database-ssh-from-gateway`,
+                {
+                    securityGroupId: databaseSgId,
+                    ipProtocol: "tcp",
+                    fromPort: 22,
+                    toPort: 22,
+                    referencedSecurityGroupId: gatewaySgId,
+                    description: databaseSshDescription,
+                },
+                parent,
+            ),
+        ];
+    }
+
+    /** An Ubuntu host with the program's host key placed at boot, IMDSv2 only, encrypted root. */
+    private hostInstance(
+        name: string,
+        role: "gateway" | "database",
+        keyPair: aws.ec2.KeyPair,
+        hostKey: tls.PrivateKey,
+        extra: Partial<aws.ec2.InstanceArgs>,
+    ): aws.ec2.Instance {
+        return new aws.ec2.Instance(
+            `${name}-${role}`,
+            {
+                ami: this.amiId,
+                keyName: keyPair.keyName,
+                associatePublicIpAddress: false,
+                userData: pulumi
+                    .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
+                    .apply(([hostPrivateKey, hostPublicKey]) => renderUserData({ hostPrivateKey, hostPublicKey })),
+                userDataReplaceOnChange: false,
+                // Boot data holds the host's SSH key: only IMDSv2, and not from inside containers.
+                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
+                tags: { Name: `${name}-${role}`, "crosscloud:site": name },
+                ...extra,
+            },
+            // A newer Ubuntu image published later must not replace running hosts.
+            { parent: this, ignoreChanges: ["ami"] },
+        );
+    }
+
     private lookupUbuntuAmi(region: string): pulumi.Output<string> {
         const lookup = aws.ec2
             .getAmi(
