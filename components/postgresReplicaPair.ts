@@ -214,7 +214,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                 script: pulumi.output<HostScript>({
                     title: `fence: stop PostgreSQL on the ${args.standby.site} database host if it is still a primary`,
                     body: ["postgres-lib.sh", "postgres-fence.sh"],
-                    vars: { PG_VERSION: args.version, PEER_IP: args.primary.privateIp },
+                    vars: { PG_VERSION: args.version, PEER_IP: args.primary.privateIp, CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS },
                 }),
             },
             { parent: this, dependsOn: [primaryNodeStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },

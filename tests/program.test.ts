@@ -736,6 +736,13 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
             /promote_now|pg_promote|FENCED_LSN/,
             "the node step never promotes: it runs while the old primary takes writes",
         );
+        const fence = named(toAzure, "postgres-fence").inputs.stdin.split("# The fence of a planned switchover")[1];
+        assert.match(
+            fence,
+            /systemctl stop "\$UNIT"[\s\S]*peer_sql "SELECT pg_promote\(true, 60\)"/,
+            "the fence promotes the peer over the tunnel right after the stop",
+        );
+        assert.match(named(toAzure, "postgres-fence").inputs.stdin, /^readonly PEER_IP='10\.20\.1\.10'$/m);
         const primary = named(toAzure, "postgres-primary").inputs.stdin.split("# --- steps")[1];
         assert.match(primary, /^ {4}promote_now$/m);
         assert.match(primary, /SELECT pg_promote\(true, 60\)/);

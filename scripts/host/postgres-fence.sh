@@ -1,8 +1,9 @@
 # The fence of a planned switchover, run on the host that is to become the standby: if PostgreSQL
 # there is still a primary, stop it cleanly (its WAL senders ship everything, the shutdown checkpoint
-# included, to the connected standby before they exit) and report where its WAL ended. The stopped
-# cluster gets standby.signal, so that any restart before the rejoin comes up read-only.
-# Reads: PG_VERSION PEER_IP.
+# included, to the connected standby before they exit), report where its WAL ended, and promote the
+# peer once it has replayed that far. The stopped cluster gets standby.signal, so that any restart
+# before the rejoin comes up read-only.
+# Reads: PG_VERSION PEER_IP CATCHUP_TIMEOUT.
 install_files
 fenced_at=none
 if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
@@ -19,6 +20,18 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     runuser -u postgres -- touch "$PGDATA/standby.signal" "$PGDATA/crosscloud.fenced"
     fenced_at=$(control "Latest checkpoint location")
     changed "fenced: stopped the primary at ${fenced_at}"
+    # Promote the peer from here, over the tunnel, as soon as it has replayed this primary's last WAL:
+    # no second SSH connection stands between the stop and the promotion, so writes wait only for the
+    # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
+    # the peer checks again and promotes, or stops with the reason.
+    peer_caught_up() { [[ $(peer_sql "SELECT pg_is_in_recovery() AND pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn") == t ]]; }
+    if ! POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" peer_caught_up; then
+        log "${PEER_IP} has not replayed past ${fenced_at} within ${CATCHUP_TIMEOUT} s: not promoted from here"
+    elif [[ $(peer_sql "SELECT pg_promote(true, 60)") == t ]]; then
+        changed "promoted ${PEER_IP}: it had replayed past ${fenced_at}"
+    else
+        log "could not promote ${PEER_IP} from here: its postgres-primary step will"
+    fi
 elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
     fenced_at=$(control "Latest checkpoint location")

@@ -1,6 +1,6 @@
-# The primary role on this host, run after the fence. In a switchover this host is still a standby,
-# already prepared by its node step while the old primary took writes: it is promoted here once it
-# has replayed the fenced old primary's last WAL (FENCED_LSN), so writes wait only for this step.
+# The primary role on this host, run after the fence. In a switchover the fence has normally promoted
+# this host already (over the tunnel, right after stopping the old primary); if it has not, this step
+# promotes it once it has replayed the fenced old primary's last WAL (FENCED_LSN), or stops saying why.
 # Then, on any run: the roles, the grants pg_rewind needs, and the standby's replication slot.
 # Reads: PG_VERSION PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER FENCED_LSN CATCHUP_TIMEOUT.
 running || die "${UNIT} is not running on this host: the node step starts it; see journalctl -u ${UNIT}"
@@ -49,6 +49,8 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO replic
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO replicator;
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
+-- The fence of a switchover promotes this host's standby over the tunnel, right after the stop.
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO replicator;
 SQL
 # A slot invalidated by max_slot_wal_keep_size (an outage longer than it keeps) holds nothing any more:
 # drop it so that it is created again below. The standby catches up from the WAL archive
