@@ -739,7 +739,7 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         const fence = named(toAzure, "postgres-fence").inputs.stdin.split("# The fence of a planned switchover")[1];
         assert.match(
             fence,
-            /systemctl stop "\$UNIT"[\s\S]*peer_sql "SELECT pg_promote\(true, 60\)"/,
+            /systemctl stop "\$UNIT"[\s\S]*peer_sql "SELECT CASE WHEN NOT pg_is_in_recovery\(\) THEN 'primary' WHEN pg_last_wal_replay_lsn\(\) > '\$\{fenced_at\}'::pg_lsn THEN pg_promote\(true, 60\)::text/,
             "the fence promotes the peer over the tunnel right after the stop",
         );
         assert.match(named(toAzure, "postgres-fence").inputs.stdin, /^readonly PEER_IP='10\.20\.1\.10'$/m);

@@ -24,13 +24,16 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # no second SSH connection stands between the stop and the promotion, so writes wait only for the
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
     # the peer checks again and promotes, or stops with the reason.
-    peer_caught_up() { [[ $(peer_sql "SELECT pg_is_in_recovery() AND pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn") == t ]]; }
-    if ! POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" peer_caught_up; then
-        log "${PEER_IP} has not replayed past ${fenced_at} within ${CATCHUP_TIMEOUT} s: not promoted from here"
-    elif [[ $(peer_sql "SELECT pg_promote(true, 60)") == t ]]; then
+    # One query a poll, so a poll that finds the peer caught up promotes it on the same connection.
+    promote_peer() {
+        local answer
+        answer=$(peer_sql "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
+        [[ $answer == true || $answer == primary ]]
+    }
+    if POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" promote_peer; then
         changed "promoted ${PEER_IP}: it had replayed past ${fenced_at}"
     else
-        log "could not promote ${PEER_IP} from here: its postgres-primary step will"
+        log "${PEER_IP} was not promoted from here (not past ${fenced_at} within ${CATCHUP_TIMEOUT} s, or unreachable): its postgres-primary step checks again"
     fi
 elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
