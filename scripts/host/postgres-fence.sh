@@ -10,7 +10,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # Stop this primary only for a copy of it: a new primary of another cluster (a switchover asked
     # before the standby ever streamed from here) would take over with none of this data.
     ours=$(control "Database system identifier")
-    theirs=$(runuser -u postgres -- psql -w -X -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM 2>/dev/null | cut -d'|' -f1) || true
+    theirs=$(peer_system_id 2>/dev/null) || true
     [[ $theirs == "$ours" ]] ||
         die "the database host ${PEER_IP} is not a copy of this primary (system identifier ${theirs:-unreachable}, here ${ours}): no fence, this primary keeps taking writes. Set crosscloud:primary back to this host's site and wait until replicationStatus says streaming before a switchover"
     log "this host is still a primary: stopping it so that it takes no more writes"

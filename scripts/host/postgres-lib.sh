@@ -11,6 +11,10 @@ is_standby() { [[ -f $PGDATA/standby.signal ]]; }
 running() { systemctl is-active --quiet "$UNIT"; }
 ready() { runuser -u postgres -- pg_isready -q; }
 in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
+# The peer's database system identifier, asked over a TLS replication connection (fails when unreachable).
+# dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
+# walreceiver set it themselves).
+peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
 peer_sql() { runuser -u postgres -- psql -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" -c "$1" 2>/dev/null; }
 control() { runuser -u postgres -- "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
 wait_ready() { wait_until 120 ready || die "${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}"; }

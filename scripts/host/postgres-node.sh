@@ -118,9 +118,7 @@ fi
 # --- standby: a copy of the primary, made once through the tunnel, then kept by replication
 if [[ $ROLE == standby ]]; then
     conn="host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10"
-    # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
-    # walreceiver set it themselves).
-    primary_id=$(runuser -u postgres -- psql -w -X -At "${conn} dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1) ||
+    primary_id=$(peer_system_id) ||
         die "cannot reach the primary ${PEER_IP}:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password"
     local_id=$(control "Database system identifier" || true) # empty after an interrupted base backup
     if [[ $local_id == "$primary_id" ]] && { ! is_standby || [[ -f $PGDATA/crosscloud.fenced ]]; }; then
