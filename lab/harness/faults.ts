@@ -3,6 +3,7 @@
 import { Lab, Site, peerOf, psql, shell, waitFor } from "./lab";
 import { LoadClient } from "./load";
 import { ConnectionLike } from "../../scripts/ssh";
+import { spread } from "../bench/stats";
 
 export const GATEWAYS = ["aws-gateway", "azure-gateway"] as const;
 
@@ -92,14 +93,13 @@ export const numbers = (out: string): number[] => out.trim().split("\n").filter(
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** median, max of a list. */
+/** median, max of a list (the bench's own statistics). */
 export function stats(values: number[]): string {
     if (values.length === 0) {
         return "no samples";
     }
-    const sorted = [...values].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    return `median ${median.toFixed(3)}, max ${sorted[sorted.length - 1].toFixed(3)} (${values.length} samples)`;
+    const { median, max, n } = spread(values);
+    return `median ${median.toFixed(3)}, max ${max.toFixed(3)} (${n} samples)`;
 }
 
 /** The program's SSH connection to a site's gateway (pinned host key), from the stack's outputs. */
