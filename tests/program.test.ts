@@ -739,8 +739,13 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         const fence = named(toAzure, "postgres-fence").inputs.stdin.split("# The fence of a planned switchover")[1];
         assert.match(
             fence,
-            /systemctl stop "\$UNIT"[\s\S]*peer_sql "SELECT CASE WHEN NOT pg_is_in_recovery\(\) THEN 'primary' WHEN pg_last_wal_replay_lsn\(\) > '\$\{fenced_at\}'::pg_lsn THEN pg_promote\(true, 60\)::text/,
-            "the fence promotes the peer over the tunnel right after the stop",
+            /open_peer_session\n {4}psql_admin -c CHECKPOINT\n[^\n]*\n {4}systemctl stop "\$UNIT" &\n/,
+            "the peer session is open and the dirty buffers flushed before the stop",
+        );
+        assert.match(
+            fence,
+            /systemctl stop "\$UNIT" &[\s\S]*standby\.signal[\s\S]*peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery\(\) THEN 'primary' WHEN pg_last_wal_replay_lsn\(\) > '\$\{fenced_at\}'::pg_lsn THEN pg_promote\(true, 60\)::text[\s\S]*wait "\$stopping"/,
+            "the fence marks this host a standby, then promotes the peer over the open session while the stop finishes",
         );
         assert.match(named(toAzure, "postgres-fence").inputs.stdin, /^readonly PEER_IP='10\.20\.1\.10'$/m);
         const primary = named(toAzure, "postgres-primary").inputs.stdin.split("# --- steps")[1];

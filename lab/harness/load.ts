@@ -97,6 +97,16 @@ export class LoadClient {
         return { present: present.size, inDoubt: present.size - commits.length };
     }
 
+    /**
+     * The switch itself: from the last commit the client saw on the old primary to its first on the
+     * new one (seconds), or undefined when it never wrote to both.
+     */
+    static switchGap(commits: Commit[], oldHost: string, newHost: string): number | undefined {
+        const firstOnNew = commits.find((c) => c.host === newHost);
+        const lastOnOld = commits.filter((c) => c.host === oldHost && firstOnNew !== undefined && c.at < firstOnNew.at).pop();
+        return firstOnNew && lastOnOld ? firstOnNew.at - lastOnOld.at : undefined;
+    }
+
     /** The longest gap between two consecutive commits within [from, to] (epoch seconds). */
     static longestGap(commits: Commit[], from: number, to: number): number {
         const during = commits.filter((c) => c.at >= from && c.at <= to);

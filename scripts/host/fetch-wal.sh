@@ -1,12 +1,18 @@
 #!/bin/bash
 # restore_command: fetch WAL file %f from the peer's archive through the tunnel into %p.
-# Exits non-zero when the file is not there (PostgreSQL then switches to streaming). Fetches in a row
-# (catch-up, or the timeline lookups of a promotion) share one SSH connection for up to 60 s; a peer
-# that stops answering ends it within about 10 s (ServerAlive), so a fetch never hangs on a lost peer.
+# Exits non-zero when the file is not there or the peer's PostgreSQL is down (PostgreSQL then switches
+# to streaming). Fetches in a row (catch-up, or the timeline lookups of a promotion) share one SSH
+# connection for up to 60 s; a peer that stops answering ends it within about 10 s (ServerAlive), so
+# a fetch never hangs on a lost peer.
 set -euo pipefail
 source_ip=$1 name=$2 target=$3
 # A promotion is under way (postgres-lib.sh promote_now): asking a stopped or lost peer would only delay it.
 [[ ! -e /run/crosscloud/promoting ]] || exit 1
+# The archive is asked only while the peer's PostgreSQL listens. A peer stopped cleanly (a switchover's
+# fence) has sent all its WAL through the walsender before exiting, and a lost one cannot answer:
+# either way an SSH dial (seconds on a small VM) would only hold up this standby, whose promotion
+# waits for the restore_command under way. Refused is answered at once; a silent peer within 2 s.
+timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/5432"' "$source_ip" 2>/dev/null || exit 1
 ssh -q -i /var/lib/postgresql/.ssh/crosscloud_wal \
     -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes \
     -o ControlMaster=auto -o ControlPath=/var/run/postgresql/crosscloud-wal-%C -o ControlPersist=60 \

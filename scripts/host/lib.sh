@@ -78,10 +78,10 @@ ensure_running() {
 
 # wait_until SECONDS COMMAND... : polls COMMAND every POLL_SECONDS (default 1); returns 1 when the time is up.
 wait_until() {
-    local deadline=$(($(date +%s) + $1))
+    local deadline=$((EPOCHSECONDS + $1))
     shift
     until "$@"; do
-        (($(date +%s) >= deadline)) && return 1
+        ((EPOCHSECONDS >= deadline)) && return 1
         sleep "${POLL_SECONDS:-1}"
     done
 }

@@ -13,21 +13,39 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     theirs=$(peer_system_id 2>/dev/null) || true
     [[ $theirs == "$ours" ]] ||
         die "the database host ${PEER_IP} is not a copy of this primary (system identifier ${theirs:-unreachable}, here ${ours}): no fence, this primary keeps taking writes. Set crosscloud:primary back to this host's site and wait until replicationStatus says streaming before a switchover"
-    log "this host is still a primary: stopping it so that it takes no more writes"
-    systemctl stop "$UNIT"
-    [[ $(control "Database cluster state") == "shut down" ]] ||
+    # Ahead of the stop, so that the outage holds neither a new connection to the peer nor most of
+    # the shutdown checkpoint: the session is open, and this checkpoint (writes still flowing)
+    # leaves the shutdown checkpoint little to flush.
+    trap '' PIPE # a write to a lost peer session fails (peer_ask falls back) instead of ending the script
+    open_peer_session
+    psql_admin -c CHECKPOINT
+    log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
+    systemctl stop "$UNIT" &
+    stopping=$!
+    # The control file says "shut down" once the shutdown checkpoint, the last WAL record this primary
+    # writes, is on disk; the walsender sends it in its last cycle, before the postmaster exits. Polling
+    # for it (rather than waiting for systemctl) lets the peer be promoted as soon as it has replayed
+    # that record, while this host's stop finishes.
+    checkpointed() { [[ $(control "Database cluster state") == "shut down" ]]; }
+    checkpointed_or_stop_ended() { checkpointed || ! kill -0 "$stopping" 2>/dev/null; }
+    POLL_SECONDS=0.2 wait_until 600 checkpointed_or_stop_ended || true
+    if ! checkpointed; then
+        wait "$stopping" || true
         die "the primary did not shut down cleanly (state: $(control "Database cluster state")): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}"
-    runuser -u postgres -- touch "$PGDATA/standby.signal" "$PGDATA/crosscloud.fenced"
+    fi
+    # Written before the peer is promoted: a restart of this host from now on comes up read-only.
+    install -o postgres -g postgres -m 600 /dev/null "$PGDATA/standby.signal"
+    install -o postgres -g postgres -m 600 /dev/null "$PGDATA/crosscloud.fenced"
     fenced_at=$(control "Latest checkpoint location")
-    changed "fenced: stopped the primary at ${fenced_at}"
+    changed "fenced: the primary wrote its shutdown checkpoint at ${fenced_at}"
     # Promote the peer from here, over the tunnel, as soon as it has replayed this primary's last WAL:
     # no second SSH connection stands between the stop and the promotion, so writes wait only for the
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
     # the peer checks again and promotes, or stops with the reason.
-    # One query a poll, so a poll that finds the peer caught up promotes it on the same connection.
+    # One query a poll, so a poll that finds the peer caught up promotes it in the same round trip.
     promote_peer() {
         local answer
-        answer=$(peer_sql "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
+        answer=$(peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
         [[ $answer == true || $answer == primary ]]
     }
     if POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" promote_peer; then
@@ -35,6 +53,9 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     else
         log "${PEER_IP} was not promoted from here (not past ${fenced_at} within ${CATCHUP_TIMEOUT} s, or unreachable): its postgres-primary step checks again"
     fi
+    wait "$stopping" || die "systemctl stop ${UNIT} failed after the shutdown checkpoint: see journalctl -u ${UNIT}"
+    ! running || die "${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}"
+    changed "stopped ${UNIT}"
 elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
     fenced_at=$(control "Latest checkpoint location")
