@@ -87,6 +87,8 @@ async function labMachineFacts(): Promise<Record<string, string>> {
         iperf3: await inLab("iperf3 --version | head -1"),
         node: process.version,
         otherLoad: run("cat /proc/loadavg"),
-        otherLabs: run("ip netns list | grep -c '^crosscloud-lab'") + " lab network namespaces on the machine during the run",
+        otherLabs:
+            run("ip netns list | grep -c '^crosscloud-lab'") +
+            " crosscloud lab network namespaces on the machine at the start (this one included)",
     };
 }
