@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { BenchResult, SMOKE } from "../lab/bench/bench";
 import { azureRuleCommands, planDeployed } from "../lab/bench/deployed";
-import { combineResults, hostTable, writeReport } from "../lab/bench/report";
+import { combineResults, cutSentence, hostTable, writeReport } from "../lab/bench/report";
 import { percentile, spread } from "../lab/bench/stats";
 
 const host = (address: string) => ({
@@ -169,6 +169,19 @@ describe("npm run bench: combining runs and the report", function () {
             "| aws-gateway | ec2 m6i.large | Xeon | – |",
             "| aws-database | ec2 m6i.large | – | 2 |",
         ]);
+    });
+
+    it("states the link cut's real length, and a catch-up the 10 Hz series did not reach", function () {
+        const r = deployedRun("m6i.large", 900);
+        assert.strictEqual(
+            cutSentence(r, true),
+            "After a 30 s WAN cut (iptables on the AWS gateway dropping everything to and from the Azure gateway's public address), under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was back under 1 s **1.5 s** after the link came back; the primary's LSN at the restore was confirmed replayed after 3.0 s (polled over SSH, so an upper bound).",
+        );
+        const slow = { ...r.cut, restoredAt: 46.5, series: [{ t: 72.3, lagSeconds: 59.9 }] };
+        assert.strictEqual(
+            cutSentence({ ...r, cut: slow }, false),
+            "After a WAN cut asked for 30 s (`labctl wan cut on`; t = 0 is when the cut call returned, t = 46.5 s when the restore call returned, the lab's control channel being slow under load, so the link was down between 30 and about 47 s), under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was **not back under 1 s by the end of the 10 Hz series** (t = 72.3 s: the sampler's window, counted from its start, ended before the catch-up); the primary's LSN at the restore was confirmed replayed after 3.0 s (polled through the lab's control channel, which is slow under load, so an upper bound).",
+        );
     });
 
     it("says in the report what a deployed run did not measure, and why", function () {

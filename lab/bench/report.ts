@@ -76,6 +76,25 @@ export function hostTable(machine: Record<string, string>, instanceTypes: Record
     return lines;
 }
 
+/** What the link cut did: its real length (the calls to cut and restore take time) and the catch-up. */
+export function cutSentence(r: BenchResult, deployed: boolean): string {
+    const cut = r.cut;
+    const restored = cut.restoredAt ?? cut.seconds;
+    const how = deployed
+        ? "iptables on the AWS gateway dropping everything to and from the Azure gateway's public address"
+        : "`labctl wan cut on`";
+    const length =
+        restored > cut.seconds + 2
+            ? `a WAN cut asked for ${cut.seconds} s (${how}; t = 0 is when the cut call returned, t = ${restored.toFixed(1)} s when the restore call returned, ${deployed ? "over SSH" : "the lab's control channel being slow under load"}, so the link was down between ${cut.seconds} and about ${restored.toFixed(0)} s)`
+            : `a ${cut.seconds} s WAN cut (${how})`;
+    const back = catchUpFromSeries(cut);
+    const last = cut.series.length > 0 ? cut.series[cut.series.length - 1].t : NaN;
+    const series = Number.isNaN(back)
+        ? `was **not back under 1 s by the end of the 10 Hz series** (t = ${last.toFixed(1)} s: the sampler's window, counted from its start, ended before the catch-up)`
+        : `was back under 1 s **${back.toFixed(1)} s** after the link came back`;
+    return `After ${length}, under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, ${series}; the primary's LSN at the restore was confirmed replayed after ${Number.isNaN(cut.catchUpSeconds) ? "–" : cut.catchUpSeconds.toFixed(1)} s (polled ${deployed ? "over SSH" : "through the lab's control channel, which is slow under load"}, so an upper bound).`;
+}
+
 const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(1)} %`);
 
 /** Writes REPORT.md, throughput-per-cipher.svg and lag-across-cut.svg into `dir`. */
@@ -130,7 +149,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
                 data: {
                     values: [
                         { t: 0, label: "cut" },
-                        { t: r.cut.seconds, label: "restored" },
+                        { t: r.cut.restoredAt ?? r.cut.seconds, label: "restored" },
                     ],
                 },
                 mark: { type: "rule", strokeDash: [4, 4], color: "firebrick" },
@@ -223,7 +242,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
             ? ""
             : "The plain-link baseline: the standby's `primary_conninfo` temporarily points at the AWS gateway's public address, port 15432, which the gateway forwards (DNAT + masquerade) to the primary; a temporary `pg_hba.conf` line admits the gateway's address. So the stream crosses the same WAN outside the tunnel. Everything is removed afterwards and the standby streams through the tunnel again.",
         "",
-        `After a ${r.cut.seconds} s WAN cut (${deployed ? "iptables on the AWS gateway dropping everything to and from the Azure gateway's public address" : "`labctl wan cut on`"}) under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was back under 1 s **${catchUpFromSeries(r.cut).toFixed(1)} s** after the link came back; the primary's LSN at that moment was confirmed replayed after ${Number.isNaN(r.cut.catchUpSeconds) ? "–" : r.cut.catchUpSeconds.toFixed(1)} s (polled ${deployed ? "over SSH" : "through the lab's control channel, which is slow under load"}, so an upper bound).`,
+        cutSentence(r, deployed),
         "",
         "![Replay delay across a link cut](lag-across-cut.svg)",
         "",
