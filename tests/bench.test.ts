@@ -1,6 +1,12 @@
-// npm run bench: the figures' statistics, the targets, and the deployed-stack plan (no cloud here).
+// npm run bench: the figures' statistics, the deployed-stack plan and rule (no cloud here), the
+// combined per-VM-type table and the report's host table and skipped parts.
 import * as assert from "assert";
-import { planDeployed } from "../lab/bench/deployed";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { BenchResult, SMOKE } from "../lab/bench/bench";
+import { azureRuleCommands, planDeployed } from "../lab/bench/deployed";
+import { combineResults, cutSentence, hostTable, writeReport } from "../lab/bench/report";
 import { percentile, spread } from "../lab/bench/stats";
 
 const host = (address: string) => ({
@@ -15,7 +21,13 @@ const OUTPUTS = {
     primary: "aws",
     primaryPrivateIp: "10.10.1.10",
     standbyPrivateIp: "10.20.1.10",
-    databaseHosts: { aws: host("10.10.1.10"), azure: host("10.20.1.10") },
+    awsCidr: "10.10.0.0/16",
+    azureCidr: "10.20.0.0/16",
+    databaseHosts: { aws: { ...host("10.10.1.10"), postgresVersion: 15 }, azure: { ...host("10.20.1.10"), postgresVersion: 15 } },
+    azureResources: {
+        resourceGroupName: "crosscloud-rg",
+        gatewayNsgId: "/subscriptions/s/resourceGroups/crosscloud-rg/providers/Microsoft.Network/networkSecurityGroups/gateway-nsg",
+    },
 };
 
 describe("npm run bench", function () {
@@ -25,17 +37,46 @@ describe("npm run bench", function () {
         assert.strictEqual(percentile([0, 10], 99), 9.9);
     });
 
-    it("plans a deployed stack from its outputs, tunnel figures only unless the plain baseline is opted in", function () {
-        const plan = planDeployed(OUTPUTS, { allowPlainBaseline: false, instanceTypes: { awsDbType: "r6i.large" } });
-        assert.deepStrictEqual(plan.gateways, { aws: "198.51.100.10", azure: "203.0.113.10" });
-        assert.strictEqual(plan.plainBaseline, false);
-        assert.ok(plan.runs.some((r) => /plain-link baseline skipped: not opted in/.test(r)));
-        assert.ok(plan.runs.every((r) => !/temporary rule/.test(r)));
-        assert.ok(plan.runs[0].endsWith("on awsDbType=r6i.large"));
-        assert.ok(
-            planDeployed(OUTPUTS, { allowPlainBaseline: true }).runs.some((r) =>
-                /temporary rule: TCP 5201 from the peer gateway only/.test(r),
-            ),
+    it("plans a deployed stack from its outputs: addresses, sites, the Azure gateway's NSG for the opt-in rule", function () {
+        const plan = planDeployed(OUTPUTS, { allowPlainBaseline: false });
+        assert.deepStrictEqual(
+            { ...plan, databases: Object.keys(plan.databases) },
+            {
+                primary: "aws",
+                gateways: { aws: "198.51.100.10", azure: "203.0.113.10" },
+                siteCidr: { aws: "10.10.0.0/16", azure: "10.20.0.0/16" },
+                databasePrivate: { aws: "10.10.1.10", azure: "10.20.1.10" },
+                databases: ["aws", "azure"],
+                postgresVersion: 15,
+                plainBaseline: false,
+                azureGatewayNsg: { resourceGroup: "crosscloud-rg", name: "gateway-nsg" },
+            },
+        );
+        // With the primary in Azure, the private addresses swap sites.
+        assert.deepStrictEqual(planDeployed({ ...OUTPUTS, primary: "azure" }, { allowPlainBaseline: true }).databasePrivate, {
+            azure: "10.10.1.10",
+            aws: "10.20.1.10",
+        });
+    });
+
+    it("opens the plain-link rule for TCP/UDP 5201 from the AWS gateway only, and removes that same rule", function () {
+        const plan = planDeployed(OUTPUTS, { allowPlainBaseline: true });
+        const where = ["--resource-group", "crosscloud-rg", "--nsg-name", "gateway-nsg", "--name", "crosscloud-bench-iperf"];
+        assert.deepStrictEqual(azureRuleCommands(plan), {
+            open: [
+                ...["network", "nsg", "rule", "create", ...where],
+                ...["--priority", "3900", "--direction", "Inbound", "--access", "Allow", "--protocol", "*"],
+                ...["--source-address-prefixes", "198.51.100.10/32", "--source-port-ranges", "*"],
+                ...["--destination-address-prefixes", "*", "--destination-port-ranges", "5201"],
+                ...["--description", "temporary: npm run bench plain-link baseline"],
+            ],
+            close: ["network", "nsg", "rule", "delete", ...where],
+        });
+        const { azureResources: _azure, ...withoutAzure } = OUTPUTS;
+        void _azure;
+        assert.throws(
+            () => azureRuleCommands(planDeployed(withoutAzure, { allowPlainBaseline: true })),
+            /name no azureResources.gatewayNsgId\/resourceGroupName/,
         );
     });
 
@@ -48,7 +89,118 @@ describe("npm run bench", function () {
         );
         assert.throws(
             () => planDeployed({ primary: "aws" }, { allowPlainBaseline: false }),
-            /lack awsGatewayPublicIp, azureGatewayPublicIp, primaryPrivateIp, standbyPrivateIp, databaseHosts/,
+            /lack awsGatewayPublicIp, azureGatewayPublicIp, awsCidr, azureCidr, primaryPrivateIp, standbyPrivateIp, databaseHosts/,
         );
+    });
+});
+
+const s = (median: number) => ({ median, min: median, max: median, n: 1 });
+/** A deployed run's results.json, the parts the combined table and the report read. */
+function deployedRun(instanceType: string, tunnel: number, plain?: number): BenchResult {
+    const tcp = (path: string, cipher: string, mbits: number, streams = 1) => ({
+        path,
+        cipher,
+        streams,
+        direction: "aws→azure" as const,
+        mbits: s(mbits),
+        retransmits: s(0),
+    });
+    return {
+        mode: "deployed",
+        startedAt: "2026-11-26T01:00:00.000Z",
+        finishedAt: "2026-11-26T01:30:00.000Z",
+        options: { ...SMOKE, reps: 3 },
+        machine: { node: "v20", "aws-gateway cpu": "Xeon", "aws-database cores": "2" },
+        instanceTypes: { "aws-gateway": `ec2 ${instanceType}`, "aws-database": `ec2 ${instanceType}` },
+        skipped: ["replay lag over the plain link: not done on a deployed stack"],
+        tcp: [
+            tcp("tunnel", "aes-gcm-256", tunnel),
+            tcp("tunnel", "aes-gcm-256", tunnel * 2, 4),
+            tcp("ceiling", "aes-gcm-256", tunnel * 2),
+            ...(plain ? [tcp("plain", "none", plain)] : []),
+        ],
+        udp: [{ path: "tunnel", cipher: "aes-gcm-256", kpps: s(120.55) }],
+        ceilingCipher: {},
+        tunnelCipher: {},
+        pmtu: { largestIpPacket: 1438, dfProbeOk: true, wanFragments: 0, wanPackets: 10 },
+        dbRetransmits: { mbits: s(1), retransmits: s(0), segmentsSent: s(10) },
+        pgbench: [
+            { mode: "no standby", tps: s(900), latencyMs: s(4) },
+            { mode: "async", tps: s(850), latencyMs: s(5) },
+        ],
+        lag: [{ path: "tunnel", samples: 300, hz: 10, p50: 2, p95: 5, p99: 7.25, max: 9 }],
+        cut: {
+            seconds: 30,
+            restoredAt: 30,
+            catchUpSeconds: 3,
+            series: [
+                { t: 29, lagSeconds: 29 },
+                { t: 31.5, lagSeconds: 0.4 },
+            ],
+        },
+        upSeconds: {},
+        notes: [],
+    };
+}
+
+describe("npm run bench: combining runs and the report", function () {
+    it("combines several runs' results into one row per run with its instance types", function () {
+        const table = combineResults([
+            { file: "/tmp/m6i/results.json", result: deployedRun("m6i.large", 900, 1800) },
+            { file: "/tmp/c7g/results.json", result: deployedRun("c7g.large", 1200) },
+        ]).split("\n");
+        assert.deepStrictEqual(table.slice(4, 8), [
+            "| run | where | instance types | cipher | tunnel 1 stream aws→azure (Mbit/s) | tunnel 4 streams | plain 1 stream | tunnel ÷ plain | tunnel ÷ ESP ceiling | tunnel UDP 64 B (kpps) | pgbench TPS | replay lag p99 (ms) | catch-up after the cut (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| m6i/results.json | deployed | aws-gateway: ec2 m6i.large<br>aws-database: ec2 m6i.large | aes-gcm-256 | 900 | 1800 | 1800 | 50.0 % | 50.0 % | 120.5 | async 850 | 7.3 | 1.5 |",
+            "| c7g/results.json | deployed | aws-gateway: ec2 c7g.large<br>aws-database: ec2 c7g.large | aes-gcm-256 | 1200 | 2400 | – | – | 50.0 % | 120.5 | async 850 | 7.3 | 1.5 |",
+        ]);
+    });
+
+    it("tabulates facts read on each host as one row per host, with its instance type", function () {
+        const r = deployedRun("m6i.large", 900);
+        assert.deepStrictEqual(hostTable(r.machine, r.instanceTypes!), [
+            "| | |",
+            "|---|---|",
+            "| node | v20 |",
+            "",
+            "| host | instance type (read on the host) | cpu | cores |",
+            "|---|---|---|---|",
+            "| aws-gateway | ec2 m6i.large | Xeon | – |",
+            "| aws-database | ec2 m6i.large | – | 2 |",
+        ]);
+    });
+
+    it("states the link cut's real length, and a catch-up the 10 Hz series did not reach", function () {
+        const r = deployedRun("m6i.large", 900);
+        assert.strictEqual(
+            cutSentence(r, true),
+            "After a 30 s WAN cut (iptables on the AWS gateway dropping everything to and from the Azure gateway's public address), under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was back under 1 s **1.5 s** after the link came back; the primary's LSN at the restore was confirmed replayed after 3.0 s (polled over SSH, so an upper bound).",
+        );
+        const slow = { ...r.cut, restoredAt: 46.5, series: [{ t: 72.3, lagSeconds: 59.9 }] };
+        assert.strictEqual(
+            cutSentence({ ...r, cut: slow }, false),
+            "After a WAN cut asked for 30 s (`labctl wan cut on`; t = 0 is when the cut call returned, t = 46.5 s when the restore call returned, the lab's control channel being slow under load, so the link was down between 30 and about 47 s), under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was **not back under 1 s by the end of the 10 Hz series** (t = 72.3 s: the sampler's window, counted from its start, ended before the catch-up); the primary's LSN at the restore was confirmed replayed after 3.0 s (polled through the lab's control channel, which is slow under load, so an upper bound).",
+        );
+    });
+
+    it("says in the report what a deployed run did not measure, and why", function () {
+        this.timeout(30_000);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-report-"));
+        try {
+            writeReport(deployedRun("m6i.large", 900), dir);
+            const report = fs.readFileSync(path.join(dir, "REPORT.md"), "utf8").split("\n");
+            const at = report.indexOf("Not measured in this run:");
+            assert.deepStrictEqual(report.slice(at, at + 4), [
+                "Not measured in this run:",
+                "",
+                "- replay lag over the plain link: not done on a deployed stack",
+                "",
+            ]);
+            assert.ok(report.includes("| replication p99 lag ≤ 1.5× the plain link | not measured |"));
+            assert.ok(!report.some((l) => l.startsWith("Provisioning runs of the program")));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

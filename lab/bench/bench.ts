@@ -1,13 +1,13 @@
-// npm run bench, in the lab: tunnel throughput per cipher against the plain WAN link and the kernel's
-// own ESP ceiling, path MTU and retransmissions, then PostgreSQL (pgbench per synchronous level,
-// replay lag through the tunnel and over the plain link, catch-up after a link cut). Every figure
-// is measured in this run; results go to OUT/results.json and the report to OUT/REPORT.md.
+// npm run bench: tunnel throughput per cipher against the plain WAN link and the kernel's own ESP
+// ceiling, path MTU and retransmissions, then PostgreSQL (pgbench per synchronous level, replay lag
+// through the tunnel and over the plain link, catch-up after a link cut). Every figure is measured in
+// this run; results go to OUT/results.json and the report to OUT/REPORT.md. The hosts are reached
+// through a BenchHosts layer (hosts.ts): the lab's shell, or SSH to a deployed stack.
 import * as fs from "fs";
 import * as path from "path";
-import { execFileSync } from "child_process";
-import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
-import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
+import { peerOf, waitFor } from "../harness/lab";
 import { IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
+import { BenchHost, BenchHosts, Step } from "./hosts";
 import { Spread, percentile, spread } from "./stats";
 
 export const CIPHERS = Object.keys(IPSEC_CIPHERS) as IpsecCipher[];
@@ -82,10 +82,18 @@ export interface LagFigure {
     max: number;
 }
 export interface BenchResult {
+    /** Where it ran (results before 2026-11-26 have none: the lab). */
+    mode?: "lab" | "deployed";
     startedAt: string;
     finishedAt: string;
     options: Omit<BenchOptions, "out">;
     machine: Record<string, string>;
+    /** Each host's instance type as read from the host (lab: one note for all). */
+    instanceTypes?: Record<string, string>;
+    /** Parts not measured in this run, and why (e.g. the plain baseline without opt-in). */
+    skipped?: string[];
+    /** What the path checks ran between, and where the ESP ceiling ran. */
+    paths?: { pathCheck: string; ceiling: string; plainRule?: string };
     tcp: TcpFigure[];
     udp: UdpFigure[];
     ceilingCipher: Record<string, string>;
@@ -104,10 +112,22 @@ export interface BenchResult {
 }
 
 const GW = { aws: "aws-gateway", azure: "azure-gateway" } as const;
-const GW_PRIVATE = { aws: "10.10.0.10", azure: "10.20.0.10" } as const;
-const CEILING = fs.readFileSync(path.join(__dirname, "esp-ceiling.sh"), "utf8");
+const IPERF_SERVER = "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid";
+const IPERF_SERVER_STOP = "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; rm -f /run/bench-iperf.pid; true";
 
-const ceiling = (...args: string[]) => labctl(["exec-ns", "root", "bash", "-s", "--", ...args], CEILING);
+/** psql as the postgres superuser on a host, unaligned, tuples only (as the lab's psql helper). */
+export const psqlOn = (hosts: BenchHosts, host: BenchHost, sql: string) =>
+    hosts.shell(host, `runuser -u postgres -- psql -X -At -P pager=off -v ON_ERROR_STOP=1 -c ${JSON.stringify(sql)}`);
+
+/** The address `host` uses toward `peerAddress` (on a gateway: its private address in the site). */
+async function sourceAddressToward(hosts: BenchHosts, host: BenchHost, peerAddress: string): Promise<string> {
+    const route = await hosts.shell(host, `ip -4 -o route get ${peerAddress}`);
+    const src = / src (\S+)/.exec(route)?.[1];
+    if (!src) {
+        throw new Error(`${host}: no source address toward ${peerAddress} in: ${route.trim()}`);
+    }
+    return src;
+}
 
 interface IperfRun {
     mbits: number;
@@ -127,10 +147,11 @@ function parseIperf(json: string, udp: boolean): IperfRun {
     return { mbits: r.end.sum_received.bits_per_second / 1e6, retransmits: r.end.sum_sent.retransmits ?? 0, kpps: 0 };
 }
 
-export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResult> {
+export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<BenchResult> {
     fs.mkdirSync(opts.out, { recursive: true });
+    const shell = hosts.shell.bind(hosts);
     // The full run keeps going past a failed part (noted in the report); the smoke fails on it.
-    const realStep = lab.step;
+    const realStep = hosts.step;
     const step = async (name: string, body: () => Promise<string>): Promise<void> => {
         try {
             await realStep(name, body);
@@ -140,14 +161,19 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
             }
             const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
             result.notes.push(`${name}: FAILED: ${message}`);
-            lab.log(`${name}: FAILED (continuing): ${message}`);
+            hosts.log(`${name}: FAILED (continuing): ${message}`);
         }
     };
+    const facts = await hosts.facts();
     const result: BenchResult = {
+        mode: hosts.kind,
         startedAt: new Date().toISOString(),
         finishedAt: "",
         options: { ...opts, out: undefined } as Omit<BenchOptions, "out">,
-        machine: await machineFacts(),
+        machine: facts.machine,
+        instanceTypes: facts.instanceTypes,
+        skipped: [],
+        paths: { pathCheck: hosts.pathCheck.description, ceiling: hosts.ceilingWhere, plainRule: hosts.plainBaseline.rule?.description },
         tcp: [],
         udp: [],
         ceilingCipher: {},
@@ -172,17 +198,14 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
             ...(udp ? ["-u", "-b", "0", "-l", "64"] : []),
         ].join(" ");
 
-    // iperf3 servers on both gateways (they answer on private and public addresses alike).
-    for (const gw of Object.values(GW)) {
-        await shell(
-            gw,
-            "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid",
-        );
+    // iperf3 servers on both gateways (they answer on private and public addresses alike) and where
+    // the path checks send to.
+    const iperfServers = [...new Set<BenchHost>([...Object.values(GW), hosts.pathCheck.server])];
+    for (const host of iperfServers) {
+        await shell(host, IPERF_SERVER);
     }
-    await shell(
-        "azure-database",
-        "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; iperf3 -s -D -I /run/bench-iperf.pid",
-    );
+    // The Azure gateway's private address: the tunnel's far end for iperf3 from the AWS gateway.
+    const azureGatewayPrivate = await sourceAddressToward(hosts, GW.azure, hosts.databasePrivate.azure);
 
     /** iperf3 from the AWS gateway to `target`, `reps` times; -R measures azure→aws. */
     const gatewayRuns = async (target: string, streams: number, reverse: boolean, udp: boolean): Promise<IperfRun[]> => {
@@ -204,7 +227,7 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
                     mbits: spread(runs.map((r) => r.mbits)),
                     retransmits: spread(runs.map((r) => r.retransmits)),
                 });
-                lab.log(
+                hosts.log(
                     `  ${pathName} ${cipher} ${streams} stream(s) ${reverse ? "azure→aws" : "aws→azure"}: ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
                 );
             }
@@ -213,25 +236,34 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
         result.udp.push({ path: pathName, cipher, kpps: spread(udp.map((r) => r.kpps)) });
         save();
     };
-    const measureCeiling = async (cipher: string) => {
-        // ESN and a 128-packet replay window, as Libreswan's SAs have (they cost AES-GCM 10-20 % here).
-        result.ceilingCipher[cipher] = (await ceiling("setup", cipher, "esn")).trim();
-        result.ceilingEsn = true;
+    /**
+     * The static-key ceiling. With `esn` (the default): ESN and a 128-packet replay window, as
+     * Libreswan's SAs have; without: the same SA minus both, 1 stream only, to show what they cost.
+     */
+    const measureCeiling = async (cipher: string, esn = true) => {
+        const ceiling = (...args: string[]) => hosts.espCeiling(args);
+        const said = (await ceiling("setup", cipher, ...(esn ? ["esn"] : []))).trim();
+        if (esn) {
+            result.ceilingCipher[cipher] = said;
+            result.ceilingEsn = true;
+        }
         try {
-            for (const streams of [1, 4]) {
+            for (const streams of esn ? [1, 4] : [1]) {
                 const runs: IperfRun[] = [];
                 for (let i = 0; i < opts.reps; i++) {
                     runs.push(parseIperf(await ceiling("iperf", ...iperfFlags(streams, false, false).split(" ")), false));
                 }
                 result.tcp.push({
-                    path: cipher === "plain" ? "veth" : "ceiling",
+                    path: cipher === "plain" ? "veth" : esn ? "ceiling" : "ceiling-no-esn",
                     cipher,
                     streams,
                     direction: "aws→azure",
                     mbits: spread(runs.map((r) => r.mbits)),
                     retransmits: spread(runs.map((r) => r.retransmits)),
                 });
-                lab.log(`  ceiling ${cipher} ${streams} stream(s): ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`);
+                hosts.log(
+                    `  ceiling${esn ? "" : " without ESN"} ${cipher} ${streams} stream(s): ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
+                );
             }
         } finally {
             await ceiling("teardown");
@@ -240,61 +272,87 @@ export async function runBench(lab: Lab, opts: BenchOptions): Promise<BenchResul
     };
 
     // --- Network, per cipher suite -------------------------------------------------------------
-    await step("bench: plain WAN link between the gateways' public addresses", async () => {
-        await measurePath("plain", "none", LAB_PUBLIC_IPS.azure);
-        return "done";
-    });
-    await step("bench: plain veth pair inside UML (no ESP)", async () => {
+    const { rule, skipped } = hosts.plainBaseline;
+    if (rule) {
+        await step(`bench: plain WAN link between the gateways' public addresses (temporary rule: ${rule.description})`, async () => {
+            await rule.open();
+            try {
+                await measurePath("plain", "none", hosts.gatewayPublic.azure);
+            } finally {
+                await rule.close();
+            }
+            return "done; the rule is removed";
+        });
+    } else {
+        result.skipped!.push(`plain WAN link iperf3 baseline: ${skipped ?? "not available"}`);
+    }
+    await step(`bench: plain veth pair, no ESP (${hosts.ceilingWhere})`, async () => {
         await measureCeiling("plain");
         return "done";
     });
-    for (const cipher of opts.ciphers) {
+    // Without a way to re-run the program (a deployed stack needs `pulumi up`), only the cipher the
+    // stack runs with is measured.
+    const ciphers = hosts.reconfigure ? opts.ciphers : [await hosts.configuredCipher()];
+    if (!hosts.reconfigure) {
+        const others = CIPHERS.filter((c) => !ciphers.includes(c));
+        result.skipped!.push(
+            `cipher suites other than the configured ${ciphers[0]} (${others.join(", ")}): switching one needs \`pulumi config set crosscloud:ipsecCipher SUITE && pulumi up\`, then another bench run; combine the runs' results.json with \`npm run bench -- --combine\``,
+        );
+    }
+    for (const cipher of ciphers) {
         await step(`bench: tunnel with ${cipher}`, async () => {
-            await switchCipher(lab, cipher, result);
-            await measurePath("tunnel", cipher, GW_PRIVATE.azure);
+            await switchCipher(hosts, cipher, result, azureGatewayPrivate);
+            await measurePath("tunnel", cipher, azureGatewayPrivate);
             await measureCeiling(cipher);
+            await measureCeiling(cipher, false);
             return `tunnel xfrm ${result.tunnelCipher[cipher]}; ceiling ${result.ceilingCipher[cipher]}`;
         });
-        if (cipher === opts.ciphers[0]) {
-            await step("bench: path MTU, fragments and retransmissions, database host to database host", async () => {
-                await pathChecks(lab, opts, result);
+        if (cipher === ciphers[0]) {
+            await step(`bench: path MTU, fragments and retransmissions, ${hosts.pathCheck.description}`, async () => {
+                await pathChecks(hosts, opts, result);
                 save();
                 return `largest IP packet ${result.pmtu.largestIpPacket} B; ${result.pmtu.wanFragments} fragments of ${result.pmtu.wanPackets} WAN packets`;
             });
         }
     }
-    if (opts.ciphers[opts.ciphers.length - 1] !== "aes-gcm-256") {
+    if (ciphers[ciphers.length - 1] !== "aes-gcm-256" && hosts.reconfigure) {
         await step("bench: back to the default cipher", async () => {
-            await switchCipher(lab, "aes-gcm-256", result);
+            await switchCipher(hosts, "aes-gcm-256", result, azureGatewayPrivate);
             return "aes-gcm-256";
         });
     }
-    for (const host of [...Object.values(GW), "azure-database"]) {
-        await shell(host, "[ -s /run/bench-iperf.pid ] && kill $(cat /run/bench-iperf.pid) 2>/dev/null; rm -f /run/bench-iperf.pid; true");
+    for (const host of iperfServers) {
+        await shell(host, IPERF_SERVER_STOP);
     }
 
     // --- PostgreSQL -------------------------------------------------------------------------------
-    await postgresBench(lab, opts, result, save, step);
+    await postgresBench(hosts, opts, result, save, step);
 
     result.finishedAt = new Date().toISOString();
     save();
     return result;
 }
 
-/** Runs the program with another cipher suite (only the changed steps re-run) and waits for its SAs. */
-async function switchCipher(lab: Lab, cipher: IpsecCipher, result: BenchResult): Promise<void> {
-    const current = (lab.overrides["crosscloud:ipsecCipher"] as string | undefined) ?? "aes-gcm-256";
+/**
+ * Runs the program with another cipher suite (lab: only the changed steps re-run) and waits for its
+ * SAs; on a deployed stack `cipher` is the configured one and this only checks the SAs.
+ */
+async function switchCipher(hosts: BenchHosts, cipher: IpsecCipher, result: BenchResult, azureGatewayPrivate: string): Promise<void> {
+    const current = await hosts.configuredCipher();
     if (current !== cipher || !result.tunnelCipher[cipher]) {
         if (current !== cipher) {
-            const t = Date.now();
-            await lab.up({ "crosscloud:ipsecCipher": cipher }, () => undefined, { onlyChanged: true });
-            result.upSeconds[cipher] = (Date.now() - t) / 1000;
+            if (!hosts.reconfigure) {
+                throw new Error(
+                    `the stack runs ${current}, not ${cipher}: pulumi config set crosscloud:ipsecCipher ${cipher} && pulumi up`,
+                );
+            }
+            result.upSeconds[cipher] = await hosts.reconfigure({ "crosscloud:ipsecCipher": cipher });
         }
         const want = CIPHER_XFRM[cipher];
         await waitFor(`a Child SA with ${cipher} on both gateways`, 120, async () => {
             for (const gw of Object.values(GW)) {
-                const status = await shell(gw, "ipsec whack --showstates");
-                const algos = await xfrmAlgorithms(gw);
+                const status = await hosts.shell(gw, "ipsec whack --showstates");
+                const algos = await xfrmAlgorithms(hosts, gw);
                 if (!/ESTABLISHED_CHILD_SA/.test(status) || algos.length === 0 || !algos.every((a) => want.test(a))) {
                     return false;
                 }
@@ -303,22 +361,22 @@ async function switchCipher(lab: Lab, cipher: IpsecCipher, result: BenchResult):
         });
         // Traffic through the tunnel both ways before measuring (the SA is installed on both ends).
         await waitFor(`TCP through the ${cipher} tunnel`, 60, async () => {
-            await shell(GW.aws, `timeout 3 bash -c '</dev/tcp/${GW_PRIVATE.azure}/5201'`);
+            await hosts.shell(GW.aws, `timeout 3 bash -c '</dev/tcp/${azureGatewayPrivate}/5201'`);
             return true;
         });
-        result.tunnelCipher[cipher] = [...new Set(await xfrmAlgorithms(GW.aws))].join("; ");
+        result.tunnelCipher[cipher] = [...new Set(await xfrmAlgorithms(hosts, GW.aws))].join("; ");
     }
 }
 
 /** What `ip xfrm state` shows for each SA's algorithms, keys replaced by their length. */
-const CIPHER_XFRM: Record<IpsecCipher, RegExp> = {
+export const CIPHER_XFRM: Record<IpsecCipher, RegExp> = {
     "aes-gcm-256": /^aead rfc4106\(gcm\(aes\)\) 288-bit key 128$/,
     "aes-gcm-128": /^aead rfc4106\(gcm\(aes\)\) 160-bit key 128$/,
     "chacha20-poly1305": /^aead rfc7539esp\(chacha20,poly1305\) 288-bit key 128$/,
     "aes-cbc-sha1": /^auth-trunc hmac\(sha1\) 160-bit key 96 \+ enc cbc\(aes\) 128-bit key$/,
 };
-async function xfrmAlgorithms(host: string): Promise<string[]> {
-    const out = await shell(host, "ip xfrm state");
+export async function xfrmAlgorithms(hosts: BenchHosts, host: BenchHost): Promise<string[]> {
+    const out = await hosts.shell(host, "ip xfrm state");
     // One entry per SA: its algorithm lines joined, e.g. "auth-trunc hmac(sha1) 160-bit key 96 + enc cbc(aes) 128-bit key".
     return out
         .split(/^src /m)
@@ -334,59 +392,52 @@ async function xfrmAlgorithms(host: string): Promise<string[]> {
         );
 }
 
-/** Largest unfragmented packet db→db, WAN fragments and TCP retransmissions on the product's path. */
-async function pathChecks(lab: Lab, opts: BenchOptions, result: BenchResult): Promise<void> {
-    const standbyIp = "10.20.1.10";
-    const probe = await shell(
-        "aws-database",
-        `lo=500; hi=1472; while [ $lo -lt $hi ]; do mid=$(( (lo + hi + 1) / 2 )); if ping -M do -c 1 -W 2 -s $mid ${standbyIp} >/dev/null 2>&1; then lo=$mid; else hi=$(( mid - 1 )); fi; done; echo $lo`,
+/** Largest unfragmented packet, WAN fragments and TCP retransmissions on the product's path. */
+async function pathChecks(hosts: BenchHosts, opts: BenchOptions, result: BenchResult): Promise<void> {
+    const { from } = hosts.pathCheck;
+    const to = await hosts.pathCheck.to();
+    const probe = await hosts.shell(
+        from,
+        `lo=500; hi=1472; while [ $lo -lt $hi ]; do mid=$(( (lo + hi + 1) / 2 )); if ping -M do -c 1 -W 2 -s $mid ${to} >/dev/null 2>&1; then lo=$mid; else hi=$(( mid - 1 )); fi; done; echo $lo`,
     );
     const payload = Number(probe.trim());
     result.pmtu.largestIpPacket = payload + 28;
     result.pmtu.dfProbeOk = payload > 500;
-    await labctl(["capture", "start", "bench-pmtu.pcap", "aws"]);
     const mbits: number[] = [];
     const retrans: number[] = [];
     const segs: number[] = [];
-    try {
+    const captured = await hosts.captureWan(async () => {
         for (let i = 0; i < opts.reps; i++) {
             // nstat deltas around the run: retransmitted vs sent segments of the whole host.
-            await shell("aws-database", "nstat -n >/dev/null");
-            const r = parseIperf(await shell("aws-database", `iperf3 -c ${standbyIp} -J -t ${opts.iperfSeconds}`), false);
-            const counters = await shell("aws-database", "nstat -z TcpOutSegs TcpRetransSegs | awk '/Tcp/ {print $1, $2}'");
+            await hosts.shell(from, "nstat -n >/dev/null");
+            const r = parseIperf(await hosts.shell(from, `iperf3 -c ${to} -J -t ${opts.iperfSeconds}`), false);
+            const counters = await hosts.shell(from, "nstat -z TcpOutSegs TcpRetransSegs | awk '/Tcp/ {print $1, $2}'");
             const get = (k: string) => Number(new RegExp(`${k} (\\d+)`).exec(counters)?.[1] ?? NaN);
             mbits.push(r.mbits);
             retrans.push(get("TcpRetransSegs"));
             segs.push(get("TcpOutSegs"));
         }
-    } finally {
-        await labctl(["capture", "stop", "aws"]);
-    }
+    });
     result.dbRetransmits = { mbits: spread(mbits), retransmits: spread(retrans), segmentsSent: spread(segs) };
-    const pcap = path.join(LAB_DIR, "captures", "bench-pmtu.pcap");
-    const count = (filter: string) =>
-        execFileSync("tcpdump", ["-nn", "-r", pcap, filter], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 28 })
-            .toString()
-            .split("\n")
-            .filter(Boolean).length;
-    result.pmtu.wanPackets = count("");
-    result.pmtu.wanFragments = count("ip[6:2] & 0x3fff != 0");
-    fs.rmSync(pcap, { force: true });
+    result.pmtu.wanPackets = captured.packets;
+    result.pmtu.wanFragments = captured.fragments;
 }
 
-type Step = (name: string, body: () => Promise<string>) => Promise<void>;
-
-async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, save: () => void, step: Step): Promise<void> {
-    const primaryHost = `${lab.primary}-database`;
-    const standbyHost = `${peerOf(lab.primary)}-database`;
-    const standbyName = peerOf(lab.primary);
+async function postgresBench(hosts: BenchHosts, opts: BenchOptions, result: BenchResult, save: () => void, step: Step): Promise<void> {
+    const primaryHost: BenchHost = `${hosts.primary}-database`;
+    const standbyHost: BenchHost = `${peerOf(hosts.primary)}-database`;
+    const standbyName = peerOf(hosts.primary);
+    const standbyIp = hosts.databasePrivate[standbyName];
     const pg = PGBENCH;
+    const shell = hosts.shell.bind(hosts);
+    const psql = (host: BenchHost, sql: string) => psqlOn(hosts, host, sql);
+    const waitForStreaming = (seconds: number, clientAddr?: string) => waitForStandby(hosts, primaryHost, standbyName, seconds, clientAddr);
 
     await step("bench: pgbench database (fixed scale)", async () => {
         await psql(primaryHost, "DROP DATABASE IF EXISTS bench");
         await psql(primaryHost, "CREATE DATABASE bench");
         await shell(primaryHost, `runuser -u postgres -- pgbench -q -i -s ${pg.scale} bench 2>&1 | tail -1`);
-        await waitForCaughtUp(primaryHost, 120);
+        await waitForCaughtUp(hosts, primaryHost, 120);
         return `scale ${pg.scale}, ${pg.clients} clients, ${pg.threads} threads, ${opts.pgbenchSeconds} s per run`;
     });
     const pgbench = async (mode: string) => {
@@ -405,54 +456,73 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
         return `${tps.map((t) => t.toFixed(0)).join(", ")} TPS`;
     };
 
-    await step("bench: pgbench, primary without a standby", async () => {
-        // With a synchronous standby named, commits would wait for it forever.
-        if ((await psql(primaryHost, "SHOW synchronous_standby_names")).trim() !== "") {
-            throw new Error("the lab stack runs with crosscloud:synchronous set: run the program with it off first");
-        }
-        await shell(standbyHost, "systemctl stop postgresql");
-        try {
-            return await pgbench("no standby");
-        } finally {
-            await shell(standbyHost, "systemctl start postgresql");
-            await waitForStreaming(primaryHost, standbyName, 120);
-        }
-    });
-    await step("bench: pgbench, asynchronous standby", () => pgbench("async"));
+    // A deployed stack is measured as configured: with a synchronous standby named, there is no
+    // asynchronous run, and no run without the standby (commits would wait for it forever).
+    const configuredSync = (await psql(primaryHost, "SHOW synchronous_standby_names")).trim();
+    const configuredCommit = (await psql(primaryHost, "SHOW synchronous_commit")).trim();
+    if (configuredSync !== "" && !hosts.reconfigure) {
+        result.skipped!.push(
+            `pgbench without a standby and asynchronous: the stack runs synchronous_commit = ${configuredCommit} with synchronous_standby_names = ${configuredSync} (set crosscloud:synchronous off and pulumi up to measure them)`,
+        );
+        await step(`bench: pgbench, synchronous_commit = ${configuredCommit} (as configured)`, () => pgbench(`sync ${configuredCommit}`));
+    } else {
+        await step("bench: pgbench, primary without a standby", async () => {
+            if (configuredSync !== "") {
+                throw new Error("the lab stack runs with crosscloud:synchronous set: run the program with it off first");
+            }
+            await shell(standbyHost, "systemctl stop postgresql");
+            try {
+                return await pgbench("no standby");
+            } finally {
+                await shell(standbyHost, "systemctl start postgresql");
+                await waitForStreaming(120);
+            }
+        });
+        await step("bench: pgbench, asynchronous standby", () => pgbench("async"));
+    }
 
     await step("bench: replay lag under the default load, through the tunnel", async () => {
-        result.lag.push(await lagUnderLoad(primaryHost, "tunnel", opts.lagSeconds));
+        result.lag.push(await lagUnderLoad(hosts, primaryHost, "tunnel", opts.lagSeconds));
         save();
         const l = result.lag[result.lag.length - 1];
         return `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, ${l.samples} samples at ${l.hz.toFixed(1)} Hz`;
     });
-    await step("bench: replay lag under the default load, over the plain link", async () => {
-        try {
-            await plainReplication(primaryHost, standbyHost, true);
-            result.lag.push(await lagUnderLoad(primaryHost, "plain", opts.lagSeconds));
-            const l = result.lag[result.lag.length - 1];
-            return `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms`;
-        } catch (err) {
-            result.plainLagError = (err instanceof Error ? err.message : String(err)).split("\n")[0];
-            return `not measured: ${result.plainLagError}`;
-        } finally {
-            await plainReplication(primaryHost, standbyHost, false);
-            await waitForStreaming(primaryHost, standbyName, 120, "10.20.1.10");
-            save();
-        }
-    });
+    if (hosts.plainReplicationSkipped) {
+        result.plainLagError = hosts.plainReplicationSkipped;
+        result.skipped!.push(`replay lag over the plain link: ${hosts.plainReplicationSkipped}`);
+    } else {
+        await step("bench: replay lag under the default load, over the plain link", async () => {
+            try {
+                await plainReplication(hosts, primaryHost, standbyHost, true);
+                result.lag.push(await lagUnderLoad(hosts, primaryHost, "plain", opts.lagSeconds));
+                const l = result.lag[result.lag.length - 1];
+                return `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms`;
+            } catch (err) {
+                result.plainLagError = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+                return `not measured: ${result.plainLagError}`;
+            } finally {
+                await plainReplication(hosts, primaryHost, standbyHost, false);
+                await waitForStreaming(120, standbyIp);
+                save();
+            }
+        });
+    }
 
     await step(`bench: catch-up after a ${opts.cutSeconds} s WAN cut under the default load`, async () => {
-        result.cut = await linkCut(lab, primaryHost, standbyHost, opts);
+        result.cut = await linkCut(hosts, primaryHost, standbyHost, opts);
         save();
         return `caught up ${result.cut.catchUpSeconds.toFixed(1)} s after the link came back`;
     });
 
-    for (const level of opts.syncLevels) {
+    const reconfigure = hosts.reconfigure;
+    if (!reconfigure && opts.syncLevels.length > 0) {
+        result.skipped!.push(
+            `pgbench per synchronous level (${opts.syncLevels.join(", ")}): switching needs \`pulumi config set crosscloud:synchronous LEVEL && pulumi up\`, then another bench run`,
+        );
+    }
+    for (const level of reconfigure ? opts.syncLevels : []) {
         await step(`bench: pgbench, synchronous_commit = ${level}`, async () => {
-            const t = Date.now();
-            await lab.up({ "crosscloud:synchronous": level }, () => undefined, { onlyChanged: true });
-            result.upSeconds[`synchronous=${level}`] = (Date.now() - t) / 1000;
+            result.upSeconds[`synchronous=${level}`] = await reconfigure!({ "crosscloud:synchronous": level });
             const names = (await psql(primaryHost, "SHOW synchronous_standby_names")).trim();
             const commit = (await psql(primaryHost, "SHOW synchronous_commit")).trim();
             if (commit !== level || !names.includes(standbyName)) {
@@ -464,29 +534,34 @@ async function postgresBench(lab: Lab, opts: BenchOptions, result: BenchResult, 
             return `${await pgbench(`sync ${level}`)} (synchronous_standby_names = ${names})`;
         });
     }
-    if (opts.syncLevels.length > 0) {
+    if (reconfigure && opts.syncLevels.length > 0) {
         await step("bench: back to crosscloud:synchronous = off", async () => {
-            const t = Date.now();
-            await lab.up({ "crosscloud:synchronous": "off" }, () => undefined, { onlyChanged: true });
-            result.upSeconds["synchronous=off"] = (Date.now() - t) / 1000;
+            result.upSeconds["synchronous=off"] = await reconfigure({ "crosscloud:synchronous": "off" });
             return (await psql(primaryHost, "SHOW synchronous_commit")).trim();
         });
     }
 }
 
-async function waitForStreaming(primaryHost: string, standbyName: string, seconds: number, clientAddr?: string): Promise<void> {
+async function waitForStandby(
+    hosts: BenchHosts,
+    primaryHost: BenchHost,
+    standbyName: string,
+    seconds: number,
+    clientAddr?: string,
+): Promise<void> {
     await waitFor(
         `${standbyName} streaming${clientAddr ? ` from ${clientAddr}` : ""}`,
         seconds,
         async () => {
-            const rows = await psql(primaryHost, "SELECT application_name, state, client_addr FROM pg_stat_replication");
+            const rows = await psqlOn(hosts, primaryHost, "SELECT application_name, state, client_addr FROM pg_stat_replication");
             return new RegExp(`^${standbyName}\\|streaming\\|${clientAddr ?? ""}`, "m").test(rows);
         },
         500,
     );
 }
 
-async function waitForCaughtUp(primaryHost: string, seconds: number): Promise<number> {
+async function waitForCaughtUp(hosts: BenchHosts, primaryHost: BenchHost, seconds: number): Promise<number> {
+    const psql = (host: BenchHost, sql: string) => psqlOn(hosts, host, sql);
     const target = (await psql(primaryHost, "SELECT pg_current_wal_lsn()")).trim();
     return waitFor(
         "the standby to replay the primary's WAL",
@@ -499,21 +574,18 @@ async function waitForCaughtUp(primaryHost: string, seconds: number): Promise<nu
 }
 
 /** Samples a query at 10 Hz on a host in the background (one psql session, \watch 0.1). */
-async function startSampler(host: string, name: string, sql: string, seconds: number): Promise<void> {
-    const file = `/run/bench-${name}.csv`;
-    await shell(
-        host,
-        `rm -f ${file}; (printf '%s\\n\\\\watch 0.08\\n' ${JSON.stringify(sql)} | setsid timeout ${seconds} runuser -u postgres -- psql -X -At -F ' ' -d postgres > ${file} 2>/dev/null & echo $! > /run/bench-${name}.pid)`,
-    );
+const samplerScript = (name: string, sql: string, seconds: number) =>
+    `rm -f /run/bench-${name}.csv; (printf '%s\\n\\\\watch 0.08\\n' ${JSON.stringify(sql)} | setsid timeout ${seconds} runuser -u postgres -- psql -X -At -F ' ' -d postgres > /run/bench-${name}.csv 2>/dev/null & echo $! > /run/bench-${name}.pid)`;
+const stopSamplerScript = (name: string) =>
+    `[ -s /run/bench-${name}.pid ] && kill $(cat /run/bench-${name}.pid) 2>/dev/null; rm -f /run/bench-${name}.pid; true`;
+async function startSampler(hosts: BenchHosts, host: BenchHost, name: string, sql: string, seconds: number): Promise<void> {
+    await hosts.shell(host, samplerScript(name, sql, seconds));
 }
-async function stopSampler(host: string, name: string): Promise<void> {
-    await shell(
-        host,
-        `[ -s /run/bench-${name}.pid ] && kill $(cat /run/bench-${name}.pid) 2>/dev/null; rm -f /run/bench-${name}.pid; true`,
-    );
+async function stopSampler(hosts: BenchHosts, host: BenchHost, name: string): Promise<void> {
+    await hosts.shell(host, stopSamplerScript(name));
 }
-async function readSamples(host: string, name: string): Promise<number[][]> {
-    const out = await shell(host, `cat /run/bench-${name}.csv`);
+async function readSamples(hosts: BenchHosts, host: BenchHost, name: string): Promise<number[][]> {
+    const out = await hosts.shell(host, `cat /run/bench-${name}.csv`);
     return out
         .split("\n")
         .map((l) => l.trim().split(" ").map(Number))
@@ -521,16 +593,17 @@ async function readSamples(host: string, name: string): Promise<number[][]> {
 }
 
 /** The default load (pgbench at a fixed rate) while replay_lag is sampled on the primary at 10 Hz. */
-async function lagUnderLoad(primaryHost: string, pathName: string, seconds: number): Promise<LagFigure> {
+async function lagUnderLoad(hosts: BenchHosts, primaryHost: BenchHost, pathName: string, seconds: number): Promise<LagFigure> {
     const sql = "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from replay_lag) * 1000, 0) FROM pg_stat_replication";
-    await startSampler(primaryHost, "lag", sql, seconds + 1);
     const pg = PGBENCH;
-    await shell(
+    // Sampler, load and stop in one call: a dial between them (SSH) would leave samples outside the load.
+    await hosts.shell(
         primaryHost,
-        `runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${seconds} bench >/dev/null 2>&1`,
+        `${samplerScript("lag", sql, seconds + 1)}
+runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${seconds} bench >/dev/null 2>&1
+${stopSamplerScript("lag")}`,
     );
-    await stopSampler(primaryHost, "lag");
-    const samples = await readSamples(primaryHost, "lag");
+    const samples = await readSamples(hosts, primaryHost, "lag");
     if (samples.length < 10) {
         throw new Error(`only ${samples.length} lag samples`);
     }
@@ -554,73 +627,88 @@ async function lagUnderLoad(primaryHost: string, pathName: string, seconds: numb
  * line for the public address on the standby (the password never leaves the host), ALTER SYSTEM on
  * the standby. `on=false` removes all of it.
  */
-async function plainReplication(primaryHost: string, standbyHost: string, on: boolean): Promise<void> {
-    const gw = "aws-gateway";
-    const hba = "/etc/postgresql/15/main/pg_hba.conf";
+async function plainReplication(hosts: BenchHosts, primaryHost: BenchHost, standbyHost: BenchHost, on: boolean): Promise<void> {
+    const gw: BenchHost = `${hosts.primary}-gateway`;
+    const shell = hosts.shell.bind(hosts);
+    const psql = (host: BenchHost, sql: string) => psqlOn(hosts, host, sql);
+    const hba = `/etc/postgresql/${hosts.postgresVersion}/main/pg_hba.conf`;
+    const primaryIp = hosts.databasePrivate[hosts.primary];
+    const gatewayPublic = hosts.gatewayPublic[hosts.primary];
+    // The gateway's private address: what the primary sees as the stream's source after masquerade.
+    const gatewayPrivate = await sourceAddressToward(hosts, gw, primaryIp);
+    const standbyName = standbyHost.replace("-database", "");
+    // Only what comes from outside the site (the standby over the WAN) is masqueraded.
+    const siteCidr = hosts.siteCidr[hosts.primary];
     if (on) {
+        // iptables is the legacy backend on the lab's hosts (labctl sets the alternative).
         await shell(
             gw,
-            `iptables-legacy -t nat -I PREROUTING -p tcp --dport 15432 -j DNAT --to-destination 10.10.1.10:5432 -m comment --comment bench-plain
-iptables-legacy -t nat -I POSTROUTING -p tcp -d 10.10.1.10 --dport 5432 ! -s 10.10.0.0/16 -j MASQUERADE -m comment --comment bench-plain`,
+            `iptables -t nat -I PREROUTING -p tcp --dport 15432 -j DNAT --to-destination ${primaryIp}:5432 -m comment --comment bench-plain
+iptables -t nat -I POSTROUTING -p tcp -d ${primaryIp} --dport 5432 ! -s ${siteCidr} -j MASQUERADE -m comment --comment bench-plain`,
         );
         await shell(
             primaryHost,
-            `sed -i '1i hostssl replication replicator ${GW_PRIVATE.aws}/32 scram-sha-256 # bench-plain' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`,
+            `sed -i '1i hostssl replication replicator ${gatewayPrivate}/32 scram-sha-256 # bench-plain' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`,
         );
         await shell(
             standbyHost,
-            `f=/var/lib/postgresql/.pgpass; grep -q '^${LAB_PUBLIC_IPS.aws}:15432:' $f || awk -F: '$1=="10.10.1.10" {OFS=":"; $1="${LAB_PUBLIC_IPS.aws}"; $2="15432"; print}' $f | head -1 >> $f`,
+            `f=/var/lib/postgresql/.pgpass; grep -q '^${gatewayPublic}:15432:' $f || awk -F: '$1=="${primaryIp}" {OFS=":"; $1="${gatewayPublic}"; $2="15432"; print}' $f | head -1 >> $f`,
         );
         const conninfo = (await psql(standbyHost, "SHOW primary_conninfo")).trim();
         const plain = conninfo
-            .replace(/host=\S+/, `host=${LAB_PUBLIC_IPS.aws}`)
+            .replace(/host=\S+/, `host=${gatewayPublic}`)
             .replace(/port=\S+/, "port=15432")
             .replace(/'/g, "''");
         await psql(standbyHost, `ALTER SYSTEM SET primary_conninfo = '${plain}'`);
         await psql(standbyHost, "SELECT pg_reload_conf()");
-        await waitForStreaming(primaryHost, standbyHost.replace("-database", ""), 60, GW_PRIVATE.aws);
+        await waitForStandby(hosts, primaryHost, standbyName, 60, gatewayPrivate);
     } else {
         await psql(standbyHost, "ALTER SYSTEM RESET primary_conninfo").catch(() => "");
         await psql(standbyHost, "SELECT pg_reload_conf()").catch(() => "");
-        await shell(standbyHost, `sed -i '/^${LAB_PUBLIC_IPS.aws}:15432:/d' /var/lib/postgresql/.pgpass`).catch(() => "");
+        await shell(standbyHost, `sed -i '/^${gatewayPublic}:15432:/d' /var/lib/postgresql/.pgpass`).catch(() => "");
         await shell(
             primaryHost,
             `sed -i '/# bench-plain$/d' ${hba} && runuser -u postgres -- psql -X -At -c 'SELECT pg_reload_conf()'`,
         ).catch(() => "");
         await shell(
             gw,
-            `for t in PREROUTING POSTROUTING; do while n=$(iptables-legacy -t nat -L $t --line-numbers -n | awk '/bench-plain/ {print $1; exit}'); [ -n "$n" ]; do iptables-legacy -t nat -D $t $n; done; done`,
+            `for t in PREROUTING POSTROUTING; do while n=$(iptables -t nat -L $t --line-numbers -n | awk '/bench-plain/ {print $1; exit}'); [ -n "$n" ]; do iptables -t nat -D $t $n; done; done`,
         ).catch(() => "");
         // The walreceiver keeps its plain connection until it breaks: end it on the primary.
-        await psql(primaryHost, `SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE client_addr = '${GW_PRIVATE.aws}'`).catch(
+        await psql(primaryHost, `SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE client_addr = '${gatewayPrivate}'`).catch(
             () => "",
         );
     }
 }
 
 /** Cuts the WAN under the default load, samples the standby's replay delay at 10 Hz, times the catch-up. */
-async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts: BenchOptions): Promise<BenchResult["cut"]> {
+async function linkCut(hosts: BenchHosts, primaryHost: BenchHost, standbyHost: BenchHost, opts: BenchOptions): Promise<BenchResult["cut"]> {
+    const psql = (host: BenchHost, sql: string) => psqlOn(hosts, host, sql);
     const pg = PGBENCH;
     const before = 5;
     const total = before + opts.cutSeconds + 60;
     // On the standby: how far its replay is behind now (WAL from a busy primary makes this the lag).
     await startSampler(
+        hosts,
         standbyHost,
         "cut",
         "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()), 0)",
         total,
     );
-    await shell(
+    await hosts.shell(
         primaryHost,
         `(setsid runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${total} bench >/run/bench-cut-load.log 2>&1 & echo $! > /run/bench-cut-load.pid)`,
     );
     const t0 = Date.now() / 1000;
     await new Promise((r) => setTimeout(r, before * 1000));
-    await labctl(["wan", "cut", "on"]);
+    await hosts.cutWan(true);
     const cutAt = Date.now() / 1000;
-    lab.log(`  WAN cut for ${opts.cutSeconds} s`);
-    await new Promise((r) => setTimeout(r, opts.cutSeconds * 1000));
-    await labctl(["wan", "cut", "off"]);
+    try {
+        hosts.log(`  WAN cut for ${opts.cutSeconds} s`);
+        await new Promise((r) => setTimeout(r, opts.cutSeconds * 1000));
+    } finally {
+        await hosts.cutWan(false);
+    }
     const restoredAt = Date.now() / 1000;
     let catchUp = NaN;
     try {
@@ -635,43 +723,16 @@ async function linkCut(lab: Lab, primaryHost: string, standbyHost: string, opts:
         );
         catchUp = Date.now() / 1000 - restoredAt;
     } finally {
-        await shell(primaryHost, "kill $(cat /run/bench-cut-load.pid) 2>/dev/null; rm -f /run/bench-cut-load.pid; true");
+        await hosts.shell(primaryHost, "kill $(cat /run/bench-cut-load.pid) 2>/dev/null; rm -f /run/bench-cut-load.pid; true");
     }
     await new Promise((r) => setTimeout(r, 2000));
-    const samples = await readSamples(standbyHost, "cut");
-    await stopSampler(standbyHost, "cut");
+    const samples = await readSamples(hosts, standbyHost, "cut");
+    await stopSampler(hosts, standbyHost, "cut");
     void t0;
     return {
         seconds: opts.cutSeconds,
         restoredAt: restoredAt - cutAt,
         catchUpSeconds: catchUp,
         series: samples.map(([t, lag]) => ({ t: t - cutAt, lagSeconds: lag })),
-    };
-}
-
-async function machineFacts(): Promise<Record<string, string>> {
-    const run = (cmd: string) => {
-        try {
-            return execFileSync("bash", ["-c", cmd], { stdio: ["ignore", "pipe", "ignore"] })
-                .toString()
-                .trim();
-        } catch {
-            return "unknown";
-        }
-    };
-    const inLab = async (cmd: string) => (await shell("aws-gateway", cmd).catch(() => "unknown")).trim();
-    return {
-        cpu: run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'"),
-        cores: run("nproc"),
-        memory: run("free -g | awk '/Mem:/ {print $2 \" GiB\"}'"),
-        aesNi: run("grep -qw aes /proc/cpuinfo && echo 'yes (host); not used inside UML' || echo no"),
-        kernel: run("uname -sr"),
-        os: run(". /etc/os-release; echo $PRETTY_NAME"),
-        umlKernel: await inLab("uname -sr"),
-        libreswan: await inLab("ipsec --version 2>/dev/null | head -1"),
-        postgresql: await inLab("/usr/lib/postgresql/15/bin/postgres --version"),
-        iperf3: await inLab("iperf3 --version | head -1"),
-        node: process.version,
-        otherLoad: run("cat /proc/loadavg"),
     };
 }

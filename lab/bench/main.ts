@@ -1,55 +1,109 @@
 // npm run bench [-- --out DIR] [--reps N]            in the lab (lab/bench/run.sh starts one if none runs)
-// npm run bench -- --stack-outputs FILE --key KEY [--allow-plain-baseline]   a deployed stack (plan only)
+// npm run bench -- --stack-outputs FILE|- --key KEY [--allow-plain-baseline [--plain-rule azure|gateway]] [--out DIR] [--reps N] [--smoke]
+//                                                     a deployed stack over SSH (lab/bench/README.md)
 // npm run bench -- --report-from DIR [--analysis FILE.md]   the report again from DIR/results.json
+// npm run bench -- --combine A.json B.json ... [--out DIR]  one table per VM type from several runs
 import * as fs from "fs";
 import * as path from "path";
-import { Lab } from "../harness/lab";
-import { BenchResult, FULL, runBench } from "./bench";
-import { planDeployed } from "./deployed";
-import { writeReport } from "./report";
+import { Lab, StepRecord } from "../harness/lab";
+import { BenchOptions, BenchResult, FULL, SMOKE, runBench } from "./bench";
+import { azureNsgRule, deployedHosts, gatewayFirewallRule, planDeployed, prepareDeployed } from "./deployed";
+import { labHosts } from "./labHosts";
+import { combineResults, writeReport } from "./report";
+
+const USAGE =
+    "usage: npm run bench -- --stack-outputs OUTPUTS.json|- --key PRIVATE_KEY [--allow-plain-baseline [--plain-rule azure|gateway]] [--out DIR] [--reps N]";
+
+export async function benchDeployed(
+    outputsJson: string,
+    privateKey: string,
+    opts: BenchOptions,
+    plain: { allow: boolean; rule: "azure" | "gateway" },
+): Promise<{ result: BenchResult; steps: StepRecord[] }> {
+    const plan = planDeployed(JSON.parse(outputsJson), { allowPlainBaseline: plain.allow });
+    const started = Date.now();
+    const steps: StepRecord[] = [];
+    const hosts = deployedHosts(plan, {
+        privateKey,
+        plainRule: plain.allow ? (shell) => (plain.rule === "gateway" ? gatewayFirewallRule(plan, shell) : azureNsgRule(plan)) : undefined,
+        ceilingScript: fs.readFileSync(path.join(__dirname, "esp-ceiling.sh"), "utf8"),
+        log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`),
+        steps,
+    });
+    await prepareDeployed(hosts);
+    return { result: await runBench(hosts, opts), steps };
+}
 
 async function main(argv: string[]): Promise<void> {
     const option = (name: string) => {
         const i = argv.indexOf(name);
         return i >= 0 ? argv[i + 1] : undefined;
     };
-    const outputsFile = option("--stack-outputs");
-    if (outputsFile) {
-        if (!option("--key")) {
-            throw new Error("usage: npm run bench -- --stack-outputs OUTPUTS.json --key PRIVATE_KEY [--allow-plain-baseline]");
-        }
-        const plan = planDeployed(JSON.parse(fs.readFileSync(outputsFile, "utf8")), {
-            allowPlainBaseline: argv.includes("--allow-plain-baseline"),
-        });
-        console.log(JSON.stringify({ ...plan, databases: Object.keys(plan.databases) }, null, 2));
-        throw new Error(
-            "running against a deployed stack is planned only in this version (no cloud was available to test it); the plan is above",
-        );
-    }
     const analysisFile = option("--analysis");
     const analysis = analysisFile ? fs.readFileSync(analysisFile, "utf8") : "";
+    const defaultOut = path.join(__dirname, "..", "..", ".lab", "bench");
+    const out = path.resolve(option("--out") ?? defaultOut);
+    // --smoke: one repetition of short runs with the default cipher (what CI runs), not a result.
+    const base = argv.includes("--smoke") ? SMOKE : FULL;
+    const reps = Number(option("--reps") ?? base.reps);
+
+    const combine = argv.indexOf("--combine");
+    if (combine >= 0) {
+        const files = argv.slice(combine + 1).filter((a, i, all) => !a.startsWith("--") && all[i - 1] !== "--out");
+        const runs = files.map((f) => ({ file: f, result: JSON.parse(fs.readFileSync(f, "utf8")) as BenchResult }));
+        fs.mkdirSync(out, { recursive: true });
+        fs.writeFileSync(path.join(out, "COMBINED.md"), combineResults(runs));
+        console.log(`bench: ${runs.length} runs combined in ${path.join(out, "COMBINED.md")}`);
+        return;
+    }
+    const outputsFile = option("--stack-outputs");
+    if (outputsFile) {
+        const keyFile = option("--key");
+        const rule = option("--plain-rule") ?? "azure";
+        if (!keyFile || (rule !== "azure" && rule !== "gateway")) {
+            throw new Error(USAGE);
+        }
+        // The outputs hold secrets (--show-secrets): read from the file or stdin, never from argv.
+        const outputsJson = fs.readFileSync(outputsFile === "-" ? 0 : outputsFile, "utf8");
+        const { result, steps } = await benchDeployed(
+            outputsJson,
+            fs.readFileSync(keyFile, "utf8"),
+            { ...base, reps, out },
+            {
+                allow: argv.includes("--allow-plain-baseline"),
+                rule,
+            },
+        );
+        writeReport(result, out, analysis);
+        console.log("\nSummary");
+        for (const s of steps) {
+            console.log(`  ${s.seconds.toFixed(1).padStart(7)} s  ${s.name}: ${s.detail}`);
+        }
+        console.log(`bench: report in ${path.join(out, "REPORT.md")}`);
+        return;
+    }
     const from = option("--report-from");
     if (from) {
         writeReport(JSON.parse(fs.readFileSync(path.join(from, "results.json"), "utf8")) as BenchResult, from, analysis);
         console.log(`bench: report in ${path.join(from, "REPORT.md")}`);
         return;
     }
-    const out = path.resolve(option("--out") ?? path.join(__dirname, "..", "..", ".lab", "bench"));
-    const reps = Number(option("--reps") ?? FULL.reps);
     const lab = new Lab();
     if (!lab.outputs.primary) {
         throw new Error("no provisioned lab: npm run lab -- up");
     }
-    const result = await runBench(lab, { ...FULL, reps, out });
+    const result = await runBench(labHosts(lab), { ...base, reps, out });
     writeReport(result, out, analysis);
     lab.printSummary();
     console.log(`bench: report in ${path.join(out, "REPORT.md")}`);
 }
 
-main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-        console.error(`bench: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-        process.exit(1);
-    },
-);
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        () => process.exit(0),
+        (err) => {
+            console.error(`bench: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+            process.exit(1);
+        },
+    );
+}

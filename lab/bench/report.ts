@@ -50,6 +50,51 @@ export function verdicts(r: BenchResult): Verdicts {
     };
 }
 
+/**
+ * Machine facts and instance types as Markdown: facts named "HOST fact" (a deployed run reads them on
+ * each host) become one row per host, the rest a two-column table.
+ */
+export function hostTable(machine: Record<string, string>, instanceTypes: Record<string, string>): string[] {
+    const perHost = new Map<string, Record<string, string>>();
+    const general: [string, string][] = [];
+    for (const [key, value] of Object.entries(machine)) {
+        const m = /^((?:aws|azure)-(?:gateway|database)) (\w+)$/.exec(key);
+        if (m) {
+            perHost.set(m[1], { ...perHost.get(m[1]), [m[2]]: value });
+        } else {
+            general.push([key, value]);
+        }
+    }
+    const lines = ["| | |", "|---|---|", ...general.map(([k, x]) => `| ${k} | ${x} |`), ""];
+    const facts = [...new Set([...perHost.values()].flatMap((f) => Object.keys(f)))];
+    const hosts = [...new Set([...perHost.keys(), ...Object.keys(instanceTypes)])];
+    lines.push(
+        `| host | instance type (read on the host) |${facts.map((f) => ` ${f} |`).join("")}`,
+        `|---|---|${facts.map(() => "---|").join("")}`,
+        ...hosts.map((h) => `| ${h} | ${instanceTypes[h] ?? "–"} |${facts.map((f) => ` ${perHost.get(h)?.[f] ?? "–"} |`).join("")}`),
+    );
+    return lines;
+}
+
+/** What the link cut did: its real length (the calls to cut and restore take time) and the catch-up. */
+export function cutSentence(r: BenchResult, deployed: boolean): string {
+    const cut = r.cut;
+    const restored = cut.restoredAt ?? cut.seconds;
+    const how = deployed
+        ? "iptables on the AWS gateway dropping everything to and from the Azure gateway's public address"
+        : "`labctl wan cut on`";
+    const length =
+        restored > cut.seconds + 2
+            ? `a WAN cut asked for ${cut.seconds} s (${how}; t = 0 is when the cut call returned, t = ${restored.toFixed(1)} s when the restore call returned, ${deployed ? "over SSH" : "the lab's control channel being slow under load"}, so the link was down between ${cut.seconds} and about ${restored.toFixed(0)} s)`
+            : `a ${cut.seconds} s WAN cut (${how})`;
+    const back = catchUpFromSeries(cut);
+    const last = cut.series.length > 0 ? cut.series[cut.series.length - 1].t : NaN;
+    const series = Number.isNaN(back)
+        ? `was **not back under 1 s by the end of the 10 Hz series** (t = ${last.toFixed(1)} s: the sampler's window, counted from its start, ended before the catch-up)`
+        : `was back under 1 s **${back.toFixed(1)} s** after the link came back`;
+    return `After ${length}, under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, ${series}; the primary's LSN at the restore was confirmed replayed after ${Number.isNaN(cut.catchUpSeconds) ? "–" : cut.catchUpSeconds.toFixed(1)} s (polled ${deployed ? "over SSH" : "through the lab's control channel, which is slow under load"}, so an upper bound).`;
+}
+
 const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(1)} %`);
 
 /** Writes REPORT.md, throughput-per-cipher.svg and lag-across-cut.svg into `dir`. */
@@ -104,7 +149,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
                 data: {
                     values: [
                         { t: 0, label: "cut" },
-                        { t: r.cut.seconds, label: "restored" },
+                        { t: r.cut.restoredAt ?? r.cut.seconds, label: "restored" },
                     ],
                 },
                 mark: { type: "rule", strokeDash: [4, 4], color: "firebrick" },
@@ -123,41 +168,47 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
             .flatMap((s) => ["aws→azure", "azure→aws"].map((d) => fmt(find(r, p, c, s, d)?.mbits)))
             .join(" | ")} | ${fmt(find(r, p, c, 1)?.retransmits)} |`;
     const udp = (p: string, c: string) => r.udp.find((u) => u.path === p && u.cipher === c)?.kpps;
+    const deployed = r.mode === "deployed";
     const lines: string[] = [
         `# crosscloud benchmark${o.smoke ? " (smoke: one repetition, short runs — not a result)" : ""}`,
         "",
-        `Run ${r.startedAt} → ${r.finishedAt} with \`npm run bench\` in the lab. Every figure is the median of ${o.reps} repetition(s) with its spread (min–max, n) and was measured in this same run.`,
+        `Run ${r.startedAt} → ${r.finishedAt} with \`npm run bench\` ${deployed ? "against a deployed stack (over SSH, hosts from its outputs)" : "in the lab"}. Every figure is the median of ${o.reps} repetition(s) with its spread (min–max, n) and was measured in this same run.`,
         "",
         "## Machine and versions",
         "",
-        "| | |",
-        "|---|---|",
-        ...Object.entries(m).map(([k, x]) => `| ${k} | ${x} |`),
+        ...hostTable(m, r.instanceTypes ?? { all: "not recorded (a run before instance types were read)" }),
         "",
-        "Everything in the lab shares one UML CPU (user-mode Linux, generic C crypto, no AES-NI inside), on a machine shared with other labs: absolute figures say little about a cloud VM, ratios measured side by side do. For the same reason the lab reports **no VM-type figures**: every lab host is the same process on the same CPU. Against a deployed stack the bench would repeat these runs per configured instance type (see lab/bench/README.md).",
+        deployed
+            ? "One run measures one deployment: to compare instance types or sizes, run the bench once per stack (or per `pulumi up` with other sizes) and combine the runs' results.json with `npm run bench -- --combine A.json B.json ...` (one row per run)."
+            : "Everything in the lab shares one UML CPU (user-mode Linux, generic C crypto, no AES-NI inside), on a machine shared with other labs: absolute figures say little about a cloud VM, ratios measured side by side do. For the same reason the lab reports **no VM-type figures**: every lab host is the same process on the same CPU. Against a deployed stack each run records every host's instance type as read on the host, and `npm run bench -- --combine` tabulates several runs per VM type (see lab/bench/README.md).",
         "",
+        ...(r.skipped && r.skipped.length > 0 ? ["Not measured in this run:", "", ...r.skipped.map((x) => `- ${x}`), ""] : []),
         "## Network",
         "",
-        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`${r.ceilingEsn ? " and, like Libreswan's SAs, ESN with a 128-packet replay window" : " but without ESN or a replay window (Libreswan's SAs have both)"}, no IKE, between two namespaces on a veth inside the same UML. *veth*: that pair without ESP.`,
+        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel${r.paths?.plainRule && deployed ? ` (temporary rule: ${r.paths.plainRule}, removed afterwards)` : ""}. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`${r.ceilingEsn ? " and, like Libreswan's SAs, ESN with a 128-packet replay window" : " but without ESN or a replay window (Libreswan's SAs have both)"}, no IKE, between ${r.paths?.ceiling ?? "two namespaces on a veth inside the same UML"}. *veth*: that pair without ESP.`,
         "",
         "| path / cipher | 1 stream aws→azure (Mbit/s) | 1 stream azure→aws | 4 streams aws→azure | 4 streams azure→aws | retransmits, 1 stream |",
         "|---|---|---|---|---|---|",
         tcpRow("plain WAN", "plain", "none"),
         tcpRow("veth, no ESP", "veth", "plain"),
-        ...ciphers.flatMap((c) => [tcpRow(`tunnel ${c}`, "tunnel", c), tcpRow(`ceiling ${c}`, "ceiling", c)]),
+        ...ciphers.flatMap((c) => [
+            tcpRow(`tunnel ${c}`, "tunnel", c),
+            tcpRow(`ceiling ${c}`, "ceiling", c),
+            ...(find(r, "ceiling-no-esn", c, 1) ? [tcpRow(`ceiling ${c} without ESN and replay window`, "ceiling-no-esn", c)] : []),
+        ]),
         "",
-        "| cipher | tunnel ÷ plain WAN (1 stream) | tunnel ÷ kernel ESP ceiling (1 stream) | target ≥ 90 % | UDP 64 B received, kpps (plain: " +
+        "| cipher | tunnel ÷ plain WAN (1 stream) | tunnel ÷ kernel ESP ceiling (1 stream) | target ≥ 90 % | ceiling without ESN ÷ with (1 stream) | UDP 64 B received, kpps (plain: " +
             fmt(udp("plain", "none"), 1) +
             ") | xfrm algorithm seen on the gateway |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
         ...ciphers.map((c) => {
             const ce = v.ceiling.find((x) => x.cipher === c)!;
-            return `| ${c}${c === "aes-gcm-256" ? " (default)" : c === "aes-cbc-sha1" ? " (Openswan-era baseline)" : ""} | ${pct(ratio(find(r, "tunnel", c, 1)?.mbits, plain?.mbits))} | ${pct(ce.ratio)} | ${ce.met ? "met" : "**missed**"} | ${fmt(udp("tunnel", c), 1)} | \`${r.tunnelCipher[c] ?? "?"}\` |`;
+            return `| ${c}${c === "aes-gcm-256" ? " (default)" : c === "aes-cbc-sha1" ? " (Openswan-era baseline)" : ""} | ${pct(ratio(find(r, "tunnel", c, 1)?.mbits, plain?.mbits))} | ${pct(ce.ratio)} | ${ce.met ? "met" : "**missed**"} | ${pct(ratio(find(r, "ceiling-no-esn", c, 1)?.mbits, find(r, "ceiling", c, 1)?.mbits))} | ${fmt(udp("tunnel", c), 1)} | \`${r.tunnelCipher[c] ?? "?"}\` |`;
         }),
         "",
         "![TCP throughput per cipher](throughput-per-cipher.svg)",
         "",
-        "### Path MTU, fragmentation, retransmissions (database host → database host, through the tunnel, default cipher)",
+        `### Path MTU, fragmentation, retransmissions (${r.paths?.pathCheck ?? "database host to database host"}, through the tunnel, ${deployed ? "configured" : "default"} cipher)`,
         "",
         `- Largest unfragmented IP packet (ping with DF set, binary search): **${r.pmtu.largestIpPacket} bytes**.`,
         `- WAN capture during ${o.reps} iperf3 run(s) of ${o.iperfSeconds} s: ${r.pmtu.wanPackets} packets, **${r.pmtu.wanFragments} IP fragments** (target 0: ${v.fragments.met ? "met" : "**missed**"}).`,
@@ -165,7 +216,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         "## PostgreSQL",
         "",
-        `pgbench on the primary (TPC-B-like, scale ${PGBENCH.scale}, ${PGBENCH.clients} clients, ${PGBENCH.threads} threads, ${o.pgbenchSeconds} s per run). The synchronous levels were set by running the program with \`crosscloud:synchronous\` (the standby named in \`synchronous_standby_names\`).`,
+        `pgbench on the primary (TPC-B-like, scale ${PGBENCH.scale}, ${PGBENCH.clients} clients, ${PGBENCH.threads} threads, ${o.pgbenchSeconds} s per run). ${deployed ? "The stack is measured with the synchronous level it is configured with." : "The synchronous levels were set by running the program with `crosscloud:synchronous` (the standby named in `synchronous_standby_names`)."}`,
         "",
         "| mode | TPS | latency average (ms) | TPS ÷ no standby |",
         "|---|---|---|---|",
@@ -187,9 +238,11 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
             ? `p99 through the tunnel ÷ p99 over the plain link: **${v.lag.ratio.toFixed(2)}×** (target ≤ ${TARGETS.lagRatio}×: ${v.lag.met ? "met" : "**missed**"}).`
             : `Plain-link lag not measured${r.plainLagError ? `: ${r.plainLagError}` : ""}.`,
         "",
-        "The plain-link baseline: the standby's `primary_conninfo` temporarily points at the AWS gateway's public address, port 15432, which the gateway forwards (DNAT + masquerade) to the primary; a temporary `pg_hba.conf` line admits the gateway's address. So the stream crosses the same WAN outside the tunnel. Everything is removed afterwards and the standby streams through the tunnel again.",
+        deployed
+            ? ""
+            : "The plain-link baseline: the standby's `primary_conninfo` temporarily points at the AWS gateway's public address, port 15432, which the gateway forwards (DNAT + masquerade) to the primary; a temporary `pg_hba.conf` line admits the gateway's address. So the stream crosses the same WAN outside the tunnel. Everything is removed afterwards and the standby streams through the tunnel again.",
         "",
-        `After a ${r.cut.seconds} s WAN cut (\`labctl wan cut on\`) under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, was back under 1 s **${catchUpFromSeries(r.cut).toFixed(1)} s** after the link came back; the primary's LSN at that moment was confirmed replayed after ${Number.isNaN(r.cut.catchUpSeconds) ? "–" : r.cut.catchUpSeconds.toFixed(1)} s (polled through the lab's control channel, which is slow under load, so an upper bound).`,
+        cutSentence(r, deployed),
         "",
         "![Replay delay across a link cut](lag-across-cut.svg)",
         "",
@@ -205,10 +258,12 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         analysis,
         "",
-        "Provisioning runs of the program during the bench (only the changed steps ran): " +
-            Object.entries(r.upSeconds)
-                .map(([k, s]) => `${k} ${s.toFixed(0)} s`)
-                .join(", "),
+        Object.keys(r.upSeconds).length === 0
+            ? ""
+            : "Provisioning runs of the program during the bench (only the changed steps ran): " +
+              Object.entries(r.upSeconds)
+                  .map(([k, s]) => `${k} ${s.toFixed(0)} s`)
+                  .join(", "),
         "",
         ...r.notes.map((n) => `- ${n}`),
     ];
@@ -217,3 +272,35 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
 }
 
 export type { Spread };
+
+const cell = (x: Spread | undefined, digits = 0) => (x ? x.median.toFixed(digits) : "–");
+
+/**
+ * One table from several runs' results.json (e.g. one per instance type): a row per run with its
+ * instance types and headline figures. Ratios within a row were measured side by side; across rows
+ * the runs differ in time (and in the WAN between them).
+ */
+export function combineResults(runs: { file: string; result: BenchResult }[]): string {
+    const rows = runs.map(({ file, result: r }) => {
+        const types = Object.entries(r.instanceTypes ?? {})
+            .map(([host, t]) => `${host}: ${t}`)
+            .join("<br>");
+        const cipher = [...new Set(r.tcp.filter((t) => t.path === "tunnel").map((t) => t.cipher))][0] ?? "–";
+        const tunnel = find(r, "tunnel", cipher, 1)?.mbits;
+        const plain = find(r, "plain", "none", 1)?.mbits;
+        const ceiling = find(r, "ceiling", cipher, 1)?.mbits;
+        const lag = r.lag.find((l) => l.path === "tunnel");
+        const pg = r.pgbench.filter((p) => p.mode !== "no standby").map((p) => `${p.mode} ${cell(p.tps)}`);
+        return `| ${path.basename(path.dirname(path.resolve(file)))}/${path.basename(file)} | ${r.mode ?? "lab"} | ${types || "–"} | ${cipher} | ${cell(tunnel)} | ${cell(find(r, "tunnel", cipher, 4)?.mbits)} | ${cell(plain)} | ${pct(ratio(tunnel, plain))} | ${pct(ratio(tunnel, ceiling))} | ${cell(r.udp.find((u) => u.path === "tunnel")?.kpps, 1)} | ${pg.join("<br>") || "–"} | ${lag ? lag.p99.toFixed(1) : "–"} | ${Number.isNaN(catchUpFromSeries(r.cut)) ? "–" : catchUpFromSeries(r.cut).toFixed(1)} |`;
+    });
+    return [
+        "# crosscloud benchmark: runs combined",
+        "",
+        `${runs.length} runs of \`npm run bench\`, one row each (medians; each run's REPORT.md has the spreads). Ratios within a row were measured side by side in that run; rows come from separate runs, so compare them only as far as those runs were alike (time, WAN, load).`,
+        "",
+        "| run | where | instance types | cipher | tunnel 1 stream aws→azure (Mbit/s) | tunnel 4 streams | plain 1 stream | tunnel ÷ plain | tunnel ÷ ESP ceiling | tunnel UDP 64 B (kpps) | pgbench TPS | replay lag p99 (ms) | catch-up after the cut (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ...rows,
+        "",
+    ].join("\n");
+}
