@@ -13,6 +13,8 @@ conf=/etc/crosscloud/postgres.env
 source "$conf" # PEER_SLOT: the slot the peer's standby uses on this host
 [[ -n ${PEER_SLOT:-} ]] || exit 0
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d postgres -c "$1"; }
+# Not running (booting, stopped for a switchover): nothing to check now.
+pg_isready -q -t 5 || exit 0
 # The timer and the step may run at once: one replaces, the other then finds a healthy slot.
 exec 9>/run/postgresql/crosscloud-slot-heal.lock
 flock -w 30 9 || { echo "crosscloud slot-heal: another run holds the lock" >&2; exit 1; }
