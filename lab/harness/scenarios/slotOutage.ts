@@ -11,12 +11,15 @@ import { LoadClient } from "../load";
 import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, tunnelUp, waitHealthy } from "../faults";
 
 const KEEP_MB = Number(process.env.LAB_SLOT_KEEP_MB ?? 32);
-const FILL_MB = Number(process.env.LAB_SLOT_FILL_MB ?? 128);
+const FILL_MB = Number(process.env.LAB_SLOT_FILL_MB ?? 3 * KEEP_MB);
 const SEGMENT_MB = 16;
-/** Rows of slot_filler per MB of WAL (a row's pad is 960 bytes; heap and WAL overhead make it ~1 KB). */
-const ROWS_PER_MB = 1000;
+/** Rows of slot_filler a chunk (a row's pad is 960 bytes: about 10 MB of heap, 20-30 MB of WAL measured). */
+const CHUNK_ROWS = 10000;
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
+/** Bytes of WAL segments older than the last checkpoint's redo point: kept only for the slot (wal_keep_size is 0). */
+const HELD_FOR_SLOT_SQL =
+    "SELECT coalesce(sum(size), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name < pg_walfile_name((pg_control_checkpoint()).redo_lsn)";
 
 export async function slotOutage(lab: Lab): Promise<void> {
     await waitHealthy(lab, 120);
@@ -25,14 +28,6 @@ export async function slotOutage(lab: Lab): Promise<void> {
     const slot = `crosscloud_${peerOf(lab.primary)}`;
     const number = async (host: string, sql: string) => Number((await psql(host, sql)).trim());
     const walDirMb = async () => mb(await number(primary, "SELECT sum(size) FROM pg_ls_waldir()"));
-    // WAL segments older than the last checkpoint's redo point: kept only for the slot (wal_keep_size is 0).
-    const heldForSlotMb = async () =>
-        mb(
-            await number(
-                primary,
-                `SELECT coalesce(sum(size), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name < pg_walfile_name((pg_control_checkpoint()).redo_lsn)`,
-            ),
-        );
     const postgresLog = `/var/log/postgresql/postgresql-${Number(lab.stack["crosscloud:postgresVersion"] ?? 15)}-main.log`;
     const standbyStarted = (await psql(standby, "SELECT pg_postmaster_start_time()")).trim();
     const standbyLogLines = Number((await shell(standby, `wc -l < ${postgresLog}`)).trim());
@@ -51,17 +46,24 @@ export async function slotOutage(lab: Lab): Promise<void> {
                 const t = Date.now();
                 const startLsn = await primaryLsn(lab);
                 await labctl(["wan", "cut", "on"]);
-                await psql(primary, "CREATE TABLE IF NOT EXISTS slot_filler (id bigint, pad text)");
                 let maxWal = 0;
                 let maxHeld = 0;
-                for (let written = 0; written < FILL_MB; written += KEEP_MB) {
-                    await psql(
-                        primary,
-                        `INSERT INTO slot_filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, ${KEEP_MB * ROWS_PER_MB}) g`,
-                    );
-                    await psql(primary, "SELECT pg_switch_wal(); CHECKPOINT");
-                    maxWal = Math.max(maxWal, await walDirMb());
-                    maxHeld = Math.max(maxHeld, await heldForSlotMb());
+                // Chunks until FILL_MB of WAL are written (rows, full-page images after each checkpoint and the
+                // autovacuum's hint bits all count), a checkpoint after each so the slot's bound is applied.
+                const writtenMb = async () => mb(await number(primary, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}')`));
+                // One round trip a chunk (each psql through the lab's control channel costs seconds).
+                const chunk = `CREATE TABLE IF NOT EXISTS slot_filler (id bigint, pad text);
+                INSERT INTO slot_filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, ${CHUNK_ROWS}) g;
+                SELECT pg_switch_wal(); CHECKPOINT;
+                SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}') || '|' || (SELECT sum(size) FROM pg_ls_waldir()) || '|' ||
+                    (${HELD_FOR_SLOT_SQL});`;
+                for (let written = 0; written < FILL_MB;) {
+                    const last = (await shell(primary, "runuser -u postgres -- psql -X -At -q -v ON_ERROR_STOP=1", chunk))
+                        .trim()
+                        .split("\n")
+                        .pop();
+                    const [w, wal, held] = (last ?? "").split("|").map(Number);
+                    [written, maxWal, maxHeld] = [mb(w), Math.max(maxWal, mb(wal)), Math.max(maxHeld, mb(held))];
                 }
                 // Invalidated: lost now, or already replaced by the slot-heal timer (every 30 s).
                 await waitFor(
@@ -76,7 +78,7 @@ export async function slotOutage(lab: Lab): Promise<void> {
                     },
                     2000,
                 );
-                const written = mb(await number(primary, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}')`));
+                const written = await writtenMb();
                 await psql(primary, "SELECT pg_switch_wal()");
                 lsnAtEnd = await primaryLsn(lab);
                 cutSeconds = (Date.now() - t) / 1000;
@@ -124,8 +126,12 @@ export async function slotOutage(lab: Lab): Promise<void> {
                 `slot ${slot} reserved and active`,
                 90,
                 async () =>
-                    (await psql(primary, `SELECT wal_status || active FROM pg_replication_slots WHERE slot_name = '${slot}'`)).trim() ===
-                    "reservedt",
+                    (
+                        await psql(
+                            primary,
+                            `SELECT wal_status = 'reserved' AND active FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+                        )
+                    ).trim() === "t",
                 1000,
             );
             const replacedBy = (await heal(cutAt)).trim();
