@@ -4,7 +4,7 @@
 // must not see an error; throughput and retransmits of both runs are printed side by side.
 import { Lab, peerOf, shell } from "../lab";
 import { LoadClient } from "../load";
-import { compareAfterLoad, databaseOf, sleep, streaming, waitHealthy } from "../faults";
+import { GATEWAYS, compareAfterLoad, databaseOf, sleep, streaming, waitHealthy } from "../faults";
 
 export const SHORT_LIFETIMES = { ike: "2m", sa: "1m" };
 
@@ -16,6 +16,17 @@ interface Run {
     notStreaming: number;
     samples: number;
     walErrors: string[];
+    /** Packets the gateways dropped for want of a usable outbound SA (XfrmAcquireError) in the window. */
+    acquireErrors: number;
+}
+
+/** XfrmAcquireError of both gateways, summed: where the rekeys' retransmits were seen to come from. */
+async function acquireErrors(): Promise<number> {
+    let sum = 0;
+    for (const gw of GATEWAYS) {
+        sum += Number((await shell(gw, "awk '$1 == \"XfrmAcquireError\" {print $2}' /proc/net/xfrm_stat")).trim() || 0);
+    }
+    return sum;
 }
 
 /** Child SA and IKE SA negotiations pluto logged on the AWS gateway since `since` (epoch s). */
@@ -35,6 +46,7 @@ async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
     const load = new LoadClient(lab);
     await load.start();
     const since = Math.floor(Date.now() / 1000);
+    const acquireBefore = await acquireErrors();
     await shell(primary, "pkill -x iperf3 || true; iperf3 -s -1 -D -p 5201 --logfile /run/iperf3-server.log");
     const iperf = shell(standby, `iperf3 -c ${server} -p 5201 -t ${seconds} -J`);
     let notStreaming = 0;
@@ -65,6 +77,7 @@ async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
         retransmits: result.end.sum_sent.retransmits,
         commits: commits.length,
         rekeys: await negotiations(since),
+        acquireErrors: (await acquireErrors()) - acquireBefore,
         notStreaming,
         samples,
         walErrors,
@@ -72,7 +85,7 @@ async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
 }
 
 const describe = (r: Run) =>
-    `iperf3 ${r.mbits.toFixed(0)} Mbit/s, ${r.retransmits} retransmits; ${r.commits} commits; ${r.rekeys} SA negotiations on the AWS gateway; not streaming in ${r.notStreaming}/${r.samples} samples; ${r.walErrors.length} replication errors`;
+    `iperf3 ${r.mbits.toFixed(0)} Mbit/s, ${r.retransmits} retransmits, ${r.acquireErrors} packets dropped by a gateway without a usable outbound SA (XfrmAcquireError); ${r.commits} commits; ${r.rekeys} SA negotiations on the AWS gateway; not streaming in ${r.notStreaming}/${r.samples} samples; ${r.walErrors.length} replication errors`;
 
 /**
  * Both windows, the short lifetimes set through the program between them, and the product's restored
