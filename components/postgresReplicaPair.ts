@@ -382,13 +382,30 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             content: hostTemplate("wal-archive-prune.timer"),
             flag: "units",
         },
+        // On the primary, a slot invalidated by an outage longer than it keeps is replaced within ~30 s,
+        // without waiting for a `pulumi up` (whose unchanged triggers would re-run no step).
+        helper("slot-heal", "slot-heal.sh"),
+        {
+            path: "/etc/systemd/system/crosscloud-slot-heal.service",
+            mode: "644",
+            owner: "root:root",
+            content: hostTemplate("slot-heal.service"),
+            flag: "units",
+        },
+        {
+            path: "/etc/systemd/system/crosscloud-slot-heal.timer",
+            mode: "644",
+            owner: "root:root",
+            content: hostTemplate("slot-heal.timer"),
+            flag: "units",
+        },
         // At boot, a primary whose peer was promoted meanwhile starts as a read-only standby.
         helper("boot-fence", "boot-fence.sh"),
         {
             path: "/etc/crosscloud/postgres.env",
             mode: "644",
             owner: "root:root",
-            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\n`,
+            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\nPEER_SLOT=${node.replication === "streaming" ? slotName(node.peerName) : ""}\n`,
         },
         {
             path: "/etc/systemd/system/postgresql@.service.d/crosscloud-boot-fence.conf",

@@ -70,6 +70,24 @@ describe("crosscloud:maxSlotWalKeepSize", function () {
         assert.strictEqual(keepSize(await run({})), "4GB");
         assert.strictEqual(keepSize(await run({ "crosscloud:maxSlotWalKeepSize": "64MB" })), "64MB");
     });
+    it("installs the slot-heal timer on both database hosts, naming the slot the peer's standby uses", async function () {
+        const r = await run({});
+        for (const [site, peerSlot] of [
+            ["aws", "crosscloud_azure"],
+            ["azure", "crosscloud_aws"],
+        ]) {
+            const script = String(named(r, `postgres-${site}-node`).inputs.stdin);
+            const files = filesInScript(script);
+            assert.match(files["/etc/crosscloud/postgres.env"], new RegExp(`^PEER_SLOT=${peerSlot}$`, "m"));
+            assert.match(files["/usr/local/lib/crosscloud/slot-heal"], /pg_create_physical_replication_slot/);
+            assert.match(files["/etc/systemd/system/crosscloud-slot-heal.timer"], /^OnUnitActiveSec=30s$/m);
+            assert.match(script, /ensure_enabled crosscloud-slot-heal\.timer/);
+        }
+        // Log shipping keeps no slot: nothing to heal.
+        const logShipping = await run({ "crosscloud:replication": "log-shipping" });
+        const env = filesInScript(String(named(logShipping, "postgres-aws-node").inputs.stdin))["/etc/crosscloud/postgres.env"];
+        assert.match(env, /^PEER_SLOT=$/m);
+    });
     it("refuses a size below one WAL segment", async function () {
         await assert.rejects(
             run({ "crosscloud:maxSlotWalKeepSize": "8MB" }),

@@ -69,6 +69,8 @@ if [[ $CHANGED_units == 1 ]]; then
 fi
 ensure_enabled crosscloud-wal-archive-prune.timer
 ensure_running crosscloud-wal-archive-prune.timer 0
+ensure_enabled crosscloud-slot-heal.timer
+ensure_running crosscloud-slot-heal.timer "$CHANGED_units"
 ensure_enabled postgresql
 
 # Config changes are reloaded; a setting that needs a restart restarts the server.

@@ -53,11 +53,12 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, b
 GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO replicator;
 SQL
 # A slot invalidated by max_slot_wal_keep_size (an outage longer than it keeps) holds nothing any more:
-# drop it so that it is created again below. The standby catches up from the WAL archive
-# (restore_command) up to where the new slot reserves, then streams; no pg_basebackup. (issue 5, #5)
-if [[ $REPLICATION == streaming && $(psql_admin -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND wal_status = 'lost' AND NOT active") == 1 ]]; then
-    psql_admin -c "SELECT pg_drop_replication_slot('${SLOT}')" >/dev/null
-    changed "dropped invalidated (wal_status lost) replication slot ${SLOT}"
+# the node step's slot-heal helper (also run every 30 s by its timer) replaces it. The standby catches up
+# from the WAL archive (restore_command) up to where the new slot reserves, then streams; no pg_basebackup.
+if [[ $REPLICATION == streaming ]]; then
+    healed=$(runuser -u postgres -- /usr/local/lib/crosscloud/slot-heal) ||
+        die "could not replace the invalidated replication slot ${SLOT}: ${healed:-see the output above}"
+    [[ -z $healed ]] || changed "${healed#crosscloud slot-heal: }"
 fi
 if [[ $REPLICATION == streaming && $(psql_admin -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}'") == 0 ]]; then
     # Reserve WAL from the moment the slot exists, not from the standby's first connection.

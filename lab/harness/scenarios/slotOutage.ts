@@ -1,88 +1,168 @@
-// An outage longer than the slot keeps: with the WAN cut, the primary writes more WAL than
-// max_slot_wal_keep_size; its pg_wal stays bounded and the slot is invalidated. Once the tunnel is back
-// the standby catches up from the WAL archive (restore_command), and the next `pulumi up` recreates the
-// slot (the program, not a hand); no pg_basebackup. CI variant: the keep size is lowered to 32MB with
-// ALTER SYSTEM for this scenario (RESET after); LAB_SLOT_KEEP overrides it, LAB_SLOT_FILL_ROWS the WAL written.
+// An outage longer than the slot keeps: with the WAN cut and the load client writing, the primary writes
+// several times max_slot_wal_keep_size of WAL. The WAL held back for the slot stays within the setting
+// (pg_wal bounded) and the slot is invalidated; the program's slot-heal timer on the primary replaces it
+// (no `pulumi up`, no hand); once the tunnel is back the standby restores the missing WAL from the archive
+// (restore_command, fetch-wal), then streams through the new slot. No pg_basebackup: the standby's server
+// is never restarted. The keep size is lowered to 32MB with ALTER SYSTEM for this scenario and RESET after
+// (LAB_SLOT_KEEP_MB overrides it, LAB_SLOT_FILL_MB the WAL written during the cut).
 import { labctl } from "../labCloud";
-import { Lab, peerOf, psql, waitFor } from "../lab";
-import { checksum, databaseOf, primaryLsn, replayedPast, streaming, tunnelUp, waitHealthy } from "../faults";
+import { Lab, peerOf, psql, shell, waitFor } from "../lab";
+import { LoadClient } from "../load";
+import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, tunnelUp, waitHealthy } from "../faults";
 
-const KEEP = process.env.LAB_SLOT_KEEP ?? "32MB";
-const FILL_ROWS = Number(process.env.LAB_SLOT_FILL_ROWS ?? 60000);
+const KEEP_MB = Number(process.env.LAB_SLOT_KEEP_MB ?? 32);
+const FILL_MB = Number(process.env.LAB_SLOT_FILL_MB ?? 3 * KEEP_MB);
+const SEGMENT_MB = 16;
+/** Rows of slot_filler a chunk (a row's pad is 960 bytes: about 10 MB of heap, 20-30 MB of WAL measured). */
+const CHUNK_ROWS = 10000;
+
+const mb = (bytes: number) => bytes / 1024 / 1024;
+/** Bytes of WAL segments older than the last checkpoint's redo point: kept only for the slot (wal_keep_size is 0). */
+const HELD_FOR_SLOT_SQL =
+    "SELECT coalesce(sum(size), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name < pg_walfile_name((pg_control_checkpoint()).redo_lsn)";
 
 export async function slotOutage(lab: Lab): Promise<void> {
     await waitHealthy(lab, 120);
     const primary = databaseOf(lab.primary);
+    const standby = databaseOf(peerOf(lab.primary));
     const slot = `crosscloud_${peerOf(lab.primary)}`;
-    const walDir = () =>
-        psql(primary, "SELECT pg_size_pretty(sum(size)) || ' in ' || count(*) || ' files' FROM pg_ls_waldir()").then((s) => s.trim());
-    await psql(primary, `ALTER SYSTEM SET max_slot_wal_keep_size = '${KEEP}'`);
+    const number = async (host: string, sql: string) => Number((await psql(host, sql)).trim());
+    const walDirMb = async () => mb(await number(primary, "SELECT sum(size) FROM pg_ls_waldir()"));
+    const postgresLog = `/var/log/postgresql/postgresql-${Number(lab.stack["crosscloud:postgresVersion"] ?? 15)}-main.log`;
+    const standbyStarted = (await psql(standby, "SELECT pg_postmaster_start_time()")).trim();
+    const standbyLogLines = Number((await shell(standby, `wc -l < ${postgresLog}`)).trim());
+    const heal = (since: number) =>
+        shell(primary, `journalctl -u crosscloud-slot-heal.service --since @${since} --no-pager -o cat | grep 'replaced' || true`);
+    await psql(primary, `ALTER SYSTEM SET max_slot_wal_keep_size = '${KEEP_MB}MB'`);
     await psql(primary, "SELECT pg_reload_conf()");
-    let lsnAtEnd = "";
+    const load = new LoadClient(lab);
     try {
-        await lab.step(`WAN cut; the primary writes past max_slot_wal_keep_size ${KEEP}`, async () => {
-            const before = await walDir();
-            await labctl(["wan", "cut", "on"]);
-            await psql(primary, "CREATE TABLE IF NOT EXISTS slot_filler (id bigint, pad text)");
-            for (let i = 0; i < 3; i++) {
-                await psql(primary, `INSERT INTO slot_filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, ${FILL_ROWS}) g`);
-                await psql(primary, "SELECT pg_switch_wal(); CHECKPOINT");
-            }
-            await waitFor(
-                `slot ${slot} invalidated (wal_status lost)`,
-                120,
-                async () => {
-                    await psql(primary, "CHECKPOINT");
-                    return (
-                        (await psql(primary, `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${slot}'`)).trim() === "lost"
-                    );
-                },
-                2000,
+        await load.start();
+        const cutAt = Math.floor(Date.now() / 1000);
+        let cutSeconds = 0;
+        let lsnAtEnd = "";
+        try {
+            await lab.step(`WAN cut under load; the primary writes ${FILL_MB} MB of WAL, max_slot_wal_keep_size ${KEEP_MB}MB`, async () => {
+                const t = Date.now();
+                const startLsn = await primaryLsn(lab);
+                await labctl(["wan", "cut", "on"]);
+                let maxWal = 0;
+                let maxHeld = 0;
+                // Chunks until FILL_MB of WAL are written (rows, full-page images after each checkpoint and the
+                // autovacuum's hint bits all count), a checkpoint after each so the slot's bound is applied.
+                const writtenMb = async () => mb(await number(primary, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}')`));
+                // One round trip a chunk (each psql through the lab's control channel costs seconds).
+                const chunk = `CREATE TABLE IF NOT EXISTS slot_filler (id bigint, pad text);
+                INSERT INTO slot_filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, ${CHUNK_ROWS}) g;
+                SELECT pg_switch_wal(); CHECKPOINT;
+                SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}') || '|' || (SELECT sum(size) FROM pg_ls_waldir()) || '|' ||
+                    (${HELD_FOR_SLOT_SQL});`;
+                for (let written = 0; written < FILL_MB;) {
+                    const last = (await shell(primary, "runuser -u postgres -- psql -X -At -q -v ON_ERROR_STOP=1", chunk))
+                        .trim()
+                        .split("\n")
+                        .pop();
+                    const [w, wal, held] = (last ?? "").split("|").map(Number);
+                    [written, maxWal, maxHeld] = [mb(w), Math.max(maxWal, mb(wal)), Math.max(maxHeld, mb(held))];
+                }
+                // Invalidated: lost now, or already replaced by the slot-heal timer (every 30 s).
+                await waitFor(
+                    `slot ${slot} invalidated (wal_status lost, or replaced by crosscloud-slot-heal)`,
+                    90,
+                    async () => {
+                        await psql(primary, "CHECKPOINT");
+                        const status = (
+                            await psql(primary, `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${slot}'`)
+                        ).trim();
+                        return status === "lost" || (await heal(cutAt)).trim() !== "";
+                    },
+                    2000,
+                );
+                const written = await writtenMb();
+                await psql(primary, "SELECT pg_switch_wal()");
+                lsnAtEnd = await primaryLsn(lab);
+                cutSeconds = (Date.now() - t) / 1000;
+                // The bound: WAL held behind the last checkpoint for the slot never passes the setting (plus
+                // the segment the limit falls in); pg_wal as a whole also holds max_wal_size's recycled segments.
+                if (maxHeld > KEEP_MB + SEGMENT_MB) {
+                    throw new Error(`pg_wal held ${maxHeld} MB for the slot, more than max_slot_wal_keep_size ${KEEP_MB}MB + one segment`);
+                }
+                if (written < 2 * KEEP_MB) {
+                    throw new Error(`only ${written.toFixed(0)} MB of WAL written during the cut: not longer than the slot keeps`);
+                }
+                return (
+                    `${written.toFixed(0)} MB of WAL written during the cut; held for the slot at most ${maxHeld} MB ` +
+                    `(bound ${KEEP_MB} MB + one ${SEGMENT_MB} MB segment); pg_wal at most ${maxWal.toFixed(0)} MB ` +
+                    `(max_wal_size ${(await psql(primary, "SHOW max_wal_size")).trim()}); slot ${slot} invalidated`
+                );
+            });
+        } finally {
+            await labctl(["wan", "cut", "off"]);
+            cutSeconds = cutSeconds || Date.now() / 1000 - cutAt;
+        }
+        await lab.step(`tunnel back after a ${cutSeconds.toFixed(0)} s cut: the standby catches up from the WAL archive`, async () => {
+            const t = Date.now();
+            const tunnelSeconds = await waitFor("the tunnel back", 180, tunnelUp, 1000);
+            const archived = (await psql(primary, "SELECT last_archived_wal FROM pg_stat_archiver")).trim();
+            const caughtUp = await waitFor(
+                `the standby to replay past ${lsnAtEnd} (the cut's last WAL)`,
+                240,
+                () => replayedPast(lab, lsnAtEnd),
+                1000,
             );
-            const after = await walDir();
-            const maxWal = (await psql(primary, "SHOW max_wal_size")).trim();
-            return `pg_wal ${before} before, ${after} after (max_wal_size ${maxWal}, keep ${KEEP}); slot ${slot} wal_status lost`;
+            const restored = Number(
+                (await shell(standby, `tail -n +${standbyLogLines + 1} ${postgresLog} | grep -c 'restored log file' || true`)).trim(),
+            );
+            if (restored === 0) {
+                throw new Error(
+                    `the standby caught up without restoring a WAL file from the archive: the scenario did not outlast the slot`,
+                );
+            }
+            return `tunnel ${tunnelSeconds.toFixed(1)} s after the link came back; the standby replayed the cut's WAL ${caughtUp.toFixed(1)} s later (${((Date.now() - t) / 1000).toFixed(1)} s from link back), ${restored} WAL files restored from the archive (up to ${archived})`;
+        });
+        await lab.step("the standby streams through the slot the program replaced; no base backup; nothing lost", async () => {
+            const streamingAfter = await waitFor("the standby streaming again", 180, () => streaming(lab), 1000);
+            const slotNow = await waitFor(
+                `slot ${slot} reserved and active`,
+                90,
+                async () =>
+                    (
+                        await psql(
+                            primary,
+                            `SELECT wal_status = 'reserved' AND active FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+                        )
+                    ).trim() === "t",
+                1000,
+            );
+            const replacedBy = (await heal(cutAt)).trim();
+            if (replacedBy === "") {
+                throw new Error(
+                    `slot ${slot} is healthy again but crosscloud-slot-heal did not replace it: ${await psql(primary, "SELECT * FROM pg_replication_slots")}`,
+                );
+            }
+            const startedNow = (await psql(standby, "SELECT pg_postmaster_start_time()")).trim();
+            if (startedNow !== standbyStarted) {
+                throw new Error(`the standby's server was restarted (${standbyStarted} → ${startedNow}): rebuilt instead of caught up`);
+            }
+            const basebackups = (
+                await shell(
+                    standby,
+                    `tail -n +${standbyLogLines + 1} ${postgresLog} | grep -ci 'basebackup\\|database system was interrupted' || true`,
+                )
+            ).trim();
+            const commits = await load.stop();
+            const compared = await compareAfterLoad(lab, load, commits);
+            return `streaming ${streamingAfter.toFixed(1)} s after the catch-up, slot reserved+active ${slotNow.toFixed(1)} s; ${replacedBy.split("\n").length} replacement(s) by crosscloud-slot-heal.timer (${replacedBy.split("\n").pop()}); standby server up since ${standbyStarted} (no restart, ${basebackups} base backup lines); ${compared}`;
         });
     } finally {
-        await labctl(["wan", "cut", "off"]);
+        // The lab as it was: default keep size, no filler, load stopped, streaming.
+        await load.stop().catch(() => []);
+        await psql(primary, "ALTER SYSTEM RESET max_slot_wal_keep_size");
+        await psql(primary, "SELECT pg_reload_conf()");
+        await psql(primary, "DROP TABLE IF EXISTS slot_filler");
     }
-    await lab.step("tunnel back: the standby catches up from the WAL archive (restore_command)", async () => {
-        await psql(primary, "SELECT pg_switch_wal()");
-        lsnAtEnd = await primaryLsn(lab);
-        await waitFor("the tunnel back", 180, tunnelUp, 1000);
-        // Everything up to the last archived segment comes from the archive; the tail waits for the slot.
-        const archived = (await psql(primary, "SELECT last_archived_wal FROM pg_stat_archiver")).trim();
-        const t = Date.now();
-        await waitFor(
-            `the standby to restore ${archived} from the archive`,
-            300,
-            async () => {
-                const replayed = (await psql(databaseOf(peerOf(lab.primary)), "SELECT pg_walfile_name(pg_last_wal_replay_lsn())")).trim();
-                return replayed >= archived.slice(0, 24) || (await replayedPast(lab, lsnAtEnd));
-            },
-            2000,
-        );
-        return `replayed up to the archived ${archived} in ${((Date.now() - t) / 1000).toFixed(1)} s`;
+    await lab.step("default restored: max_slot_wal_keep_size reset, filler dropped, streaming", async () => {
+        await waitHealthy(lab, 120);
+        return `max_slot_wal_keep_size ${(await psql(primary, "SHOW max_slot_wal_keep_size")).trim()}; pg_wal ${(await walDirMb()).toFixed(0)} MB`;
     });
-    await lab.step("pulumi up recreates the invalidated slot; the standby streams again, no basebackup", async () => {
-        const { cloud } = await lab.up();
-        const rebuilt = cloud.commands.filter((c) => /basebackup|rebuil/i.test(c.stdout)).map((c) => c.name);
-        if (rebuilt.length > 0) {
-            throw new Error(`a step rebuilt the standby: ${rebuilt.join(", ")}`);
-        }
-        const recreated = cloud.commands.some((c) => /dropped invalidated .* replication slot/.test(c.stdout));
-        await waitFor("the standby streaming from the recreated slot", 180, () => streaming(lab), 2000);
-        await waitFor(`the standby past ${lsnAtEnd}`, 180, () => replayedPast(lab, lsnAtEnd), 1000);
-        const slotNow = (
-            await psql(primary, `SELECT wal_status || ' active=' || active FROM pg_replication_slots WHERE slot_name = '${slot}'`)
-        ).trim();
-        const a = await checksum(lab.primary);
-        const b = await checksum(peerOf(lab.primary));
-        if (a !== b) {
-            throw new Error(`primary ${a}, standby ${b}`);
-        }
-        return `program ${recreated ? "dropped and recreated" : "did NOT recreate"} ${slot}: ${slotNow}; no basebackup; both sides ${a}; pg_wal now ${await walDir()}`;
-    });
-    await psql(primary, "ALTER SYSTEM RESET max_slot_wal_keep_size; DROP TABLE IF EXISTS slot_filler");
-    await psql(primary, "SELECT pg_reload_conf()");
 }
