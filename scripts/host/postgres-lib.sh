@@ -15,7 +15,9 @@ in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
 # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
 # walreceiver set it themselves).
 peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
-peer_sql() { runuser -u postgres -- psql -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" -c "$1" 2>/dev/null; }
+# The replication user's ordinary connection to the peer's postgres database (peer_sql, the fence's session).
+peer_db_conninfo() { printf '%s' "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres"; }
+peer_sql() { runuser -u postgres -- psql -w -X -q -At "$(peer_db_conninfo)" -c "$1" 2>/dev/null; }
 # pg_controldata only reads a file: as root it needs no user switch (runuser's PAM session costs about
 # 0.3 s on a small VM, and the fence reads it inside the switchover's write outage).
 control() { "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" '$1 == k {print $2}'; }
@@ -24,7 +26,7 @@ control() { "$BIN/pg_controldata" "$PGDATA" 2>/dev/null | awk -F': *' -v k="$1" 
 # handshake and SCRAM exchange (over a second on a small VM). peer_ask falls back to peer_sql when the
 # session is gone.
 open_peer_session() {
-    coproc PEER_SESSION { runuser -u postgres -- "$BIN/psql" -w -X -q -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres" 2>/dev/null; }
+    coproc PEER_SESSION { runuser -u postgres -- "$BIN/psql" -w -X -q -At "$(peer_db_conninfo)" 2>/dev/null; }
 }
 # peer_ask QUERY: its one-line answer; empty when the query failed. The \echo line ends every answer,
 # so an error (which prints nothing on stdout) does not leave the reader waiting. TIMEOUT bounds each
