@@ -33,6 +33,8 @@ export interface StackConfig {
     ipsecLifetimes: { ike: string; sa: string };
     /** The most WAL the primary keeps for a disconnected standby's slot (PostgreSQL size, e.g. 4GB). */
     maxSlotWalKeepSize: string;
+    /** WAL segment size in MB a new cluster is created with (initdb --wal-segsize); fixed once created. */
+    walSegmentSizeMb: number;
     /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
     source?: SourceConfig;
 }
@@ -76,6 +78,7 @@ export const DEFAULTS = {
     dataDiskSizeGb: 64,
     primary: "aws",
     maxSlotWalKeepSize: "4GB",
+    walSegmentSizeMb: 16,
     ipsecLifetimes: { ike: DEFAULT_IPSEC_TUNING.ikeLifetime, sa: DEFAULT_IPSEC_TUNING.saLifetime },
 } as const;
 
@@ -116,6 +119,7 @@ function validateSiteConfig(
         v.checkPrimarySite(raw.primary),
         v.checkIpsecLifetimes(raw.ipsecLifetimes),
         v.checkMaxSlotWalKeepSize(raw.maxSlotWalKeepSize),
+        v.checkWalSegmentSize(raw.walSegmentSizeMb),
     );
 }
 
@@ -145,6 +149,7 @@ export function loadConfig(): StackConfig {
         dataDiskSizeGb: cfg.getNumber("dataDiskSizeGb") ?? DEFAULTS.dataDiskSizeGb,
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
         maxSlotWalKeepSize: cfg.get("maxSlotWalKeepSize") ?? DEFAULTS.maxSlotWalKeepSize,
+        walSegmentSizeMb: cfg.getNumber("walSegmentSizeMb") ?? DEFAULTS.walSegmentSizeMb,
         ipsecLifetimes: { ...DEFAULTS.ipsecLifetimes, ...cfg.getObject<{ ike?: string; sa?: string }>("ipsecLifetimes") },
     };
     const rawSource: RawSource = {

@@ -54,6 +54,7 @@ export = async () => {
         replication: config.replication,
         synchronous: config.synchronous,
         maxSlotWalKeepSize: config.maxSlotWalKeepSize,
+        walSegmentSizeMb: config.walSegmentSizeMb,
         primary: primaryHost,
         standby: standbyHost,
         clientCidrs: config.clientCidrs,

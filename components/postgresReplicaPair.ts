@@ -29,6 +29,8 @@ import {
 } from "./validation";
 
 export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE = "4GB";
+/** PostgreSQL's own default WAL segment size (MB). */
+export const DEFAULT_WAL_SEGMENT_SIZE_MB = 16;
 export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
 export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
 /** How long a switchover waits for the standby to replay the old primary's last WAL before it gives up. */
@@ -51,6 +53,13 @@ export interface PostgresReplicaPairArgs {
     sshPrivateKey: pulumi.Input<string>;
     /** Cap on WAL the standby's slot may hold in the primary's pg_wal. */
     maxSlotWalKeepSize?: string;
+    /**
+     * WAL segment size (MB, a power of 2) of the cluster the primary's host creates; the standby's base
+     * backup inherits it. Fixed at creation: an existing cluster keeps its size (its step says so).
+     * A switchover's shutdown pads the current segment and the standby must receive that padding
+     * before it can be promoted, so a smaller segment shortens the write outage on a slow tunnel.
+     */
+    walSegmentSizeMb?: number;
     /** Days archived WAL is kept. */
     archiveRetentionDays?: number;
     /** What the primary's step waits for (its gateway's NAT, for packages). */
@@ -127,6 +136,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             synchronous: args.synchronous,
             clientCidrs: args.clientCidrs,
             maxSlotWalKeepSize: args.maxSlotWalKeepSize ?? DEFAULT_MAX_SLOT_WAL_KEEP_SIZE,
+            walSegmentSizeMb: args.walSegmentSizeMb ?? DEFAULT_WAL_SEGMENT_SIZE_MB,
         });
         const primaryNode = node(args.primary, args.standby, "primary");
         const standbyNode = node(args.standby, args.primary, "standby");
@@ -421,6 +431,7 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
         vars: {
             PG_VERSION: node.version,
             ROLE: node.role,
+            WAL_SEGMENT_MB: node.walSegmentSizeMb,
             DATA_DEVICE: s.dataDevice,
             PEER_IP: node.peerIp,
             SLOT: slotName(node.name),

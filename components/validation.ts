@@ -215,6 +215,15 @@ export function checkMaxSlotWalKeepSize(size: string): string | undefined {
     return undefined;
 }
 
+/** `crosscloud:walSegmentSizeMb`: what initdb accepts for --wal-segsize, a power of 2 from 1 to 1024. */
+export function checkWalSegmentSize(sizeMb: number): string | undefined {
+    const n = Number(sizeMb);
+    if (!Number.isInteger(n) || n < 1 || n > 1024 || (n & (n - 1)) !== 0) {
+        return `crosscloud:walSegmentSizeMb "${sizeMb}" is not a power of 2 from 1 to 1024 (MB): use 16 (PostgreSQL's default) or e.g. 4 for a slow tunnel.`;
+    }
+    return undefined;
+}
+
 /** Keeps the problems that were found. */
 export function problems(...checks: (string | undefined)[]): string[] {
     return checks.filter((c): c is string => c !== undefined);

@@ -31,6 +31,8 @@ export interface PostgresNode {
     clientCidrs: string[];
     /** Cap on WAL a replication slot may hold in pg_wal; past it the standby catches up from the archive. */
     maxSlotWalKeepSize: string;
+    /** WAL segment size (MB) of a cluster this host creates; a base backup brings the primary's instead. */
+    walSegmentSizeMb: number;
 }
 
 /** The physical replication slot a standby named `standbyName` uses on its primary. */
@@ -59,6 +61,10 @@ export function renderPostgresConf(node: PostgresNode): string {
         "# (~15 min), and a checkpoint invalidating its slot waits for it: no checkpoint, pg_wal past the slot's",
         "# bound. Unacknowledged data ends such a connection after 60 s instead (the lab's slotOutage scenario).",
         "tcp_user_timeout = '60s'",
+        "# PostgreSQL's default checkpoint spacing, stated: initdb scales these with the WAL segment size",
+        "# (crosscloud:walSegmentSizeMb 4 would give 256MB), which should not change how often checkpoints run.",
+        "max_wal_size = '1GB'",
+        "min_wal_size = '80MB'",
         "hot_standby = on",
         "hot_standby_feedback = on",
         "# Every finished segment goes to the archive on the data disk (the catch-up path after long outages).",

@@ -1,6 +1,10 @@
 // What the lab's fault scenarios made the program do: the IPsec lifetimes knob, the liveness bound,
 // the tunnel check's fail-fast on a mismatch, and a clear error when a host presents another key.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { Server, utils as sshUtils } from "ssh2";
 import { AddressInfo } from "net";
 import { tunnelCheckScript } from "../components/openswanTunnel";
@@ -93,6 +97,60 @@ describe("crosscloud:maxSlotWalKeepSize", function () {
             run({ "crosscloud:maxSlotWalKeepSize": "8MB" }),
             /crosscloud:maxSlotWalKeepSize "8MB" is not a size of at least 16MB/,
         );
+    });
+});
+
+describe("crosscloud:walSegmentSizeMb", function () {
+    const segmentSizes = (r: Awaited<ReturnType<typeof run>>) =>
+        ["aws", "azure"].map(
+            (site) => /^readonly WAL_SEGMENT_MB='(\d+)'$/m.exec(String(named(r, `postgres-${site}-node`).inputs.stdin))?.[1],
+        );
+    it("creates clusters with PostgreSQL's 16 MB segments by default, and with the stack's size when set", async function () {
+        assert.deepStrictEqual(segmentSizes(await run({})), ["16", "16"]);
+        assert.deepStrictEqual(segmentSizes(await run({ "crosscloud:walSegmentSizeMb": "4" })), ["4", "4"]);
+    });
+    it("passes the size to initdb and only reports a cluster made with another size", async function () {
+        const script = String(named(await run({ "crosscloud:walSegmentSizeMb": "4" }), "postgres-aws-node").inputs.stdin);
+        assert.match(script, /pg_createcluster "\$PG_VERSION" main -- --wal-segsize="\$WAL_SEGMENT_MB"/);
+        assert.match(script, /the size is fixed when a cluster is created, so this one keeps/);
+    });
+});
+
+describe("fetch-wal (restore_command) after the WAL sender ends the stream", function () {
+    // fetch-wal as installed, with `timeout` (the peer probe) and `ssh` stubbed to record that they ran.
+    const fetchWal = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "fetch-wal.sh"), "utf8");
+    function restore(name: string, localCopyAgeSeconds: number | undefined): { status: number | null; dialled: string } {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
+        try {
+            fs.mkdirSync(path.join(dir, "bin"));
+            fs.mkdirSync(path.join(dir, "pg_wal"));
+            for (const tool of ["timeout", "ssh"]) {
+                fs.writeFileSync(path.join(dir, "bin", tool), `#!/bin/sh\necho ${tool} >>"${dir}/dialled"\nexit 1\n`, { mode: 0o755 });
+            }
+            if (localCopyAgeSeconds !== undefined) {
+                const copy = path.join(dir, "pg_wal", name);
+                fs.writeFileSync(copy, "");
+                const at = Date.now() / 1000 - localCopyAgeSeconds;
+                fs.utimesSync(copy, at, at);
+            }
+            const result = spawnSync("bash", ["-c", fetchWal, "fetch-wal", "10.10.1.10", name, "pg_wal/RECOVERYXLOG"], {
+                cwd: dir,
+                env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` },
+            });
+            const dialled = fs.existsSync(path.join(dir, "dialled")) ? fs.readFileSync(path.join(dir, "dialled"), "utf8").trim() : "";
+            return { status: result.status, dialled };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
+    const segment = "000000010000000000000005";
+    it("does not ask the peer for the segment streaming wrote a moment ago (a switchover's stopping primary still listens)", function () {
+        assert.deepStrictEqual(restore(segment, 0), { status: 1, dialled: "" });
+    });
+    it("asks the peer once that copy is older than PostgreSQL's retry interval, and for segments it lacks", function () {
+        assert.deepStrictEqual(restore(segment, 6), { status: 1, dialled: "timeout" });
+        assert.deepStrictEqual(restore(segment, undefined), { status: 1, dialled: "timeout" });
+        assert.deepStrictEqual(restore("00000003.history", undefined), { status: 1, dialled: "timeout" });
     });
 });
 

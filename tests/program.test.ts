@@ -649,6 +649,11 @@ describe("bad configuration is refused before anything is created", function () 
             `crosscloud:clientCidrs entry "1.2.3.0/24" is not a private range: the database has no public address, so list the private CIDRs of the applications (in either cloud).`,
         ],
         [
+            "a WAL segment size initdb refuses",
+            { "crosscloud:walSegmentSizeMb": "3" },
+            `crosscloud:walSegmentSizeMb "3" is not a power of 2 from 1 to 1024 (MB): use 16 (PostgreSQL's default) or e.g. 4 for a slow tunnel.`,
+        ],
+        [
             "a bad VM size",
             { "crosscloud:azureDbSize": "B2ms" },
             `crosscloud:azureDbSize "B2ms" is not an Azure VM size: write it like Standard_B2s.`,
@@ -739,7 +744,7 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         const fence = named(toAzure, "postgres-fence").inputs.stdin.split("# The fence of a planned switchover")[1];
         assert.match(
             fence,
-            /open_peer_session\n {4}psql_admin -c CHECKPOINT\n[^\n]*\n {4}systemctl stop "\$UNIT" &\n/,
+            /open_peer_session\n {4}psql_admin -c CHECKPOINT\n(?:(?! {4}systemctl)[^\n]*\n)* {4}systemctl stop "\$UNIT" &\n/,
             "the peer session is open and the dirty buffers flushed before the stop",
         );
         assert.match(

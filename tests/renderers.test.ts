@@ -126,6 +126,7 @@ describe("small renderers", function () {
             synchronous: "off",
             clientCidrs: ["10.10.8.0/24"],
             maxSlotWalKeepSize: "4GB",
+            walSegmentSizeMb: 16,
         });
         const rules = hba
             .split("\n")

@@ -8,6 +8,13 @@ set -euo pipefail
 source_ip=$1 name=$2 target=$3
 # A promotion is under way (postgres-lib.sh promote_now): asking a stopped or lost peer would only delay it.
 [[ ! -e /run/crosscloud/promoting ]] || exit 1
+# The segment streaming wrote a moment ago: the peer's WAL sender has just ended the stream. A clean
+# stop (a switchover's fence) sent everything first, and its PostgreSQL still listens for a second or
+# so while it shuts down, so the check below would pass and an SSH dial (seconds on a small VM) would
+# hold up this standby's promotion. PostgreSQL asks again after wal_retrieve_retry_interval (5 s), when
+# the copy is no longer that fresh: a stream cut mid-segment still gets its segment from the archive.
+local_copy=${target%/*}/$name
+[[ ! -f $local_copy ]] || ((EPOCHSECONDS - $(stat -c %Y "$local_copy") >= 3)) || exit 1
 # The archive is asked only while the peer's PostgreSQL listens. A peer stopped cleanly (a switchover's
 # fence) has sent all its WAL through the walsender before exiting, and a lost one cannot answer:
 # either way an SSH dial (seconds on a small VM) would only hold up this standby, whose promotion

@@ -19,15 +19,27 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     trap '' PIPE # a write to a lost peer session fails (peer_ask falls back) instead of ending the script
     open_peer_session
     psql_admin -c CHECKPOINT
-    log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
-    systemctl stop "$UNIT" &
-    stopping=$!
     # The control file says "shut down" once the shutdown checkpoint, the last WAL record this primary
     # writes, is on disk; the walsender sends it in its last cycle, before the postmaster exits. Polling
     # for it (rather than waiting for systemctl) lets the peer be promoted as soon as it has replayed
     # that record, while this host's stop finishes.
     checkpointed() { [[ $(control "Database cluster state") == "shut down" ]]; }
-    checkpointed_or_stop_ended() { checkpointed || ! kill -0 "$stopping" 2>/dev/null; }
+    # pg_controldata runs only when pg_control was written since the last read: the poll itself is a
+    # shell builtin, leaving a small VM's CPU to the WAL sender and the tunnel during the outage. The
+    # mark is set before each read, so a write during a read is seen by the next poll.
+    control_read_mark=/run/crosscloud/fence-control-read
+    install -d -m 755 /run/crosscloud
+    rm -f "$control_read_mark"
+    checkpointed_or_stop_ended() {
+        if [[ ! $control_read_mark -nt $PGDATA/global/pg_control ]]; then
+            touch "$control_read_mark"
+            checkpointed && return 0
+        fi
+        ! kill -0 "$stopping" 2>/dev/null
+    }
+    log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
+    systemctl stop "$UNIT" &
+    stopping=$!
     POLL_SECONDS=0.2 wait_until 600 checkpointed_or_stop_ended || true
     if ! checkpointed; then
         wait "$stopping" || true

@@ -3,7 +3,7 @@
 # switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
 # step promotes it after the fence. A host that is to become standby while it was the primary
 # rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE DATA_DEVICE PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
+# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICE PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
 # Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
@@ -56,10 +56,16 @@ if [[ -n $other ]]; then
     die "this host holds PostgreSQL cluster ${other} but crosscloud:postgresVersion is ${PG_VERSION}: nothing was changed; upgrade the cluster first (see the README, 'Changing postgresVersion') or set the version back"
 fi
 if ! pg_lsclusters --no-header | awk '{print $1 "-" $2}' | grep -qx "$CLUSTER"; then
-    pg_createcluster "$PG_VERSION" main >/dev/null
+    pg_createcluster "$PG_VERSION" main -- --wal-segsize="$WAL_SEGMENT_MB" >/dev/null
     # An empty cluster: a base backup may replace it until the primary role has used it.
     runuser -u postgres -- touch "$PGDATA/crosscloud.fresh"
-    changed "created cluster ${CLUSTER}"
+    changed "created cluster ${CLUSTER} (WAL segments of ${WAL_SEGMENT_MB} MB)"
+fi
+# initdb fixes the segment size; a standby's base backup brings its primary's. Said, not changed.
+segment_bytes=$(control "Bytes per WAL segment")
+segment_mb=$((${segment_bytes:-0} / 1048576))
+if [[ -n $segment_bytes && $segment_mb != "$WAL_SEGMENT_MB" && ! -f $PGDATA/crosscloud.fresh ]]; then
+    log "note: this cluster's WAL segments are ${segment_mb} MB, crosscloud:walSegmentSizeMb is ${WAL_SEGMENT_MB}: the size is fixed when a cluster is created, so this one keeps ${segment_mb} MB"
 fi
 install -d -o postgres -g postgres -m 750 "$ARCHIVE_DIR"
 install -d -o postgres -g postgres -m 700 /var/lib/postgresql/.ssh

@@ -10,16 +10,20 @@ set -euo pipefail
 conf=/etc/crosscloud/postgres.env
 [[ -r $conf ]] || exit 0
 # shellcheck source=/dev/null
-source "$conf" # PEER_SLOT: the slot the peer's standby uses on this host
+source "$conf" # PG_VERSION; PEER_SLOT: the slot the peer's standby uses on this host
 [[ -n ${PEER_SLOT:-} ]] || exit 0
+pgdata=/var/lib/postgresql/${PG_VERSION}/main
+# A standby, or a server not running (booting, stopped for a switchover): nothing to check, and no
+# process started. This runs every 30 s, also while a standby is being promoted, whose CPU a small VM
+# should spend on the promotion.
+[[ -f $pgdata/postmaster.pid && ! -f $pgdata/standby.signal ]] || exit 0
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d postgres -c "$1"; }
-# Not running (booting, stopped for a switchover): nothing to check now.
-pg_isready -q -t 5 || exit 0
+lost() { [[ $(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${PEER_SLOT}' AND wal_status = 'lost' AND NOT pg_is_in_recovery()" 2>/dev/null) == 1 ]]; }
+# One query in the common case (a healthy slot); a server still starting or stopping answers nothing.
+lost || exit 0
 # The timer and the step may run at once: one replaces, the other then finds a healthy slot.
 exec 9>/run/postgresql/crosscloud-slot-heal.lock
 flock -w 30 9 || { echo "crosscloud slot-heal: another run holds the lock" >&2; exit 1; }
-[[ $(sql "SELECT pg_is_in_recovery()") == f ]] || exit 0
-lost() { [[ $(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${PEER_SLOT}' AND wal_status = 'lost'") == 1 ]]; }
 lost || exit 0
 # A walsender may still hold it (the standby streaming through a lost slot, or a dead connection not yet
 # timed out): end it, then drop and create in one statement so the standby's retry finds no gap.

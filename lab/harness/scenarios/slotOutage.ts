@@ -12,7 +12,6 @@ import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, tunn
 
 const KEEP_MB = Number(process.env.LAB_SLOT_KEEP_MB ?? 32);
 const FILL_MB = Number(process.env.LAB_SLOT_FILL_MB ?? 3 * KEEP_MB);
-const SEGMENT_MB = 16;
 /** Rows of slot_filler a chunk (a row's pad is 960 bytes: about 10 MB of heap, 20-30 MB of WAL measured). */
 const CHUNK_ROWS = 10000;
 
@@ -28,6 +27,8 @@ export async function slotOutage(lab: Lab): Promise<void> {
     const slot = `crosscloud_${peerOf(lab.primary)}`;
     const number = async (host: string, sql: string) => Number((await psql(host, sql)).trim());
     const walDirMb = async () => mb(await number(primary, "SELECT sum(size) FROM pg_ls_waldir()"));
+    // The cluster's own segment size (crosscloud:walSegmentSizeMb when it was created).
+    const segmentMb = mb(await number(primary, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'"));
     const postgresLog = `/var/log/postgresql/postgresql-${Number(lab.stack["crosscloud:postgresVersion"] ?? 15)}-main.log`;
     const standbyStarted = (await psql(standby, "SELECT pg_postmaster_start_time()")).trim();
     const standbyLogLines = Number((await shell(standby, `wc -l < ${postgresLog}`)).trim());
@@ -84,7 +85,7 @@ export async function slotOutage(lab: Lab): Promise<void> {
                 cutSeconds = (Date.now() - t) / 1000;
                 // The bound: WAL held behind the last checkpoint for the slot never passes the setting (plus
                 // the segment the limit falls in); pg_wal as a whole also holds max_wal_size's recycled segments.
-                if (maxHeld > KEEP_MB + SEGMENT_MB) {
+                if (maxHeld > KEEP_MB + segmentMb) {
                     throw new Error(`pg_wal held ${maxHeld} MB for the slot, more than max_slot_wal_keep_size ${KEEP_MB}MB + one segment`);
                 }
                 if (written < 2 * KEEP_MB) {
@@ -92,7 +93,7 @@ export async function slotOutage(lab: Lab): Promise<void> {
                 }
                 return (
                     `${written.toFixed(0)} MB of WAL written during the cut; held for the slot at most ${maxHeld} MB ` +
-                    `(bound ${KEEP_MB} MB + one ${SEGMENT_MB} MB segment); pg_wal at most ${maxWal.toFixed(0)} MB ` +
+                    `(bound ${KEEP_MB} MB + one ${segmentMb} MB segment); pg_wal at most ${maxWal.toFixed(0)} MB ` +
                     `(max_wal_size ${(await psql(primary, "SHOW max_wal_size")).trim()}); slot ${slot} invalidated`
                 );
             });
