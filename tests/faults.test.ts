@@ -113,25 +113,37 @@ describe("crosscloud:walSegmentSizeMb", function () {
         const script = String(named(await run({ "crosscloud:walSegmentSizeMb": "4" }), "postgres-aws-node").inputs.stdin);
         assert.match(script, /pg_createcluster "\$PG_VERSION" main -- --wal-segsize="\$WAL_SEGMENT_MB"/);
         assert.match(script, /the size is fixed when a cluster is created, so this one keeps/);
+        // The package's own "main" cluster (16 MB segments, no marker) is never made: set before the install.
+        assert.match(
+            script,
+            /pg_conftool \/etc\/postgresql-common\/createcluster\.conf set create_main_cluster false\n[\s\S]*\nensure_packages "postgresql-\$\{PG_VERSION\}"/,
+        );
     });
 });
 
 describe("fetch-wal (restore_command) after the WAL sender ends the stream", function () {
-    // fetch-wal as installed, with `timeout` (the peer probe) and `ssh` stubbed to record that they ran.
+    // fetch-wal as installed, run in a data directory, with `timeout` (the peer probe) and `ssh` stubbed
+    // to record that they ran.
     const fetchWal = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "fetch-wal.sh"), "utf8");
-    function restore(name: string, localCopyAgeSeconds: number | undefined): { status: number | null; dialled: string } {
+    /** `pgWal`: files in pg_wal and their age in seconds; `restoredMark`: the age of fetch-wal's own mark. */
+    function restore(name: string, pgWal: Record<string, number>, restoredMark?: number): { status: number | null; dialled: string } {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
+        const age = (file: string, seconds: number) => {
+            fs.writeFileSync(file, "");
+            const at = Date.now() / 1000 - seconds;
+            fs.utimesSync(file, at, at);
+        };
         try {
             fs.mkdirSync(path.join(dir, "bin"));
             fs.mkdirSync(path.join(dir, "pg_wal"));
             for (const tool of ["timeout", "ssh"]) {
                 fs.writeFileSync(path.join(dir, "bin", tool), `#!/bin/sh\necho ${tool} >>"${dir}/dialled"\nexit 1\n`, { mode: 0o755 });
             }
-            if (localCopyAgeSeconds !== undefined) {
-                const copy = path.join(dir, "pg_wal", name);
-                fs.writeFileSync(copy, "");
-                const at = Date.now() / 1000 - localCopyAgeSeconds;
-                fs.utimesSync(copy, at, at);
+            for (const [file, seconds] of Object.entries(pgWal)) {
+                age(path.join(dir, "pg_wal", file), seconds);
+            }
+            if (restoredMark !== undefined) {
+                age(path.join(dir, "crosscloud.restored"), restoredMark);
             }
             const result = spawnSync("bash", ["-c", fetchWal, "fetch-wal", "10.10.1.10", name, "pg_wal/RECOVERYXLOG"], {
                 cwd: dir,
@@ -144,13 +156,20 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
         }
     }
     const segment = "000000010000000000000005";
-    it("does not ask the peer for the segment streaming wrote a moment ago (a switchover's stopping primary still listens)", function () {
-        assert.deepStrictEqual(restore(segment, 0), { status: 1, dialled: "" });
+    const next = "000000010000000000000006";
+    it("does not ask the peer while streaming wrote to pg_wal a moment ago (a switchover's stopping primary still listens)", function () {
+        assert.deepStrictEqual(restore(segment, { [segment]: 0 }), { status: 1, dialled: "" });
+        // The timeline lookup the standby makes as it turns to the archive.
+        assert.deepStrictEqual(restore("00000002.history", { [segment]: 0 }), { status: 1, dialled: "" });
+        // Streamed after the last file fetch-wal restored.
+        assert.deepStrictEqual(restore(next, { [segment]: 0 }, 30), { status: 1, dialled: "" });
     });
-    it("asks the peer once that copy is older than PostgreSQL's retry interval, and for segments it lacks", function () {
-        assert.deepStrictEqual(restore(segment, 6), { status: 1, dialled: "timeout" });
-        assert.deepStrictEqual(restore(segment, undefined), { status: 1, dialled: "timeout" });
-        assert.deepStrictEqual(restore("00000003.history", undefined), { status: 1, dialled: "timeout" });
+    it("asks the peer once pg_wal is older than PostgreSQL's retry interval, for what it lacks, and during a catch-up", function () {
+        assert.deepStrictEqual(restore(segment, { [segment]: 6 }), { status: 1, dialled: "timeout" });
+        assert.deepStrictEqual(restore(segment, {}), { status: 1, dialled: "timeout" });
+        assert.deepStrictEqual(restore("00000003.history", {}), { status: 1, dialled: "timeout" });
+        // A catch-up from the archive: the segment it restored a moment ago is no newer than its mark.
+        assert.deepStrictEqual(restore(next, { [segment]: 1 }, 1), { status: 1, dialled: "timeout" });
     });
 });
 

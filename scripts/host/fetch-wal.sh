@@ -8,13 +8,18 @@ set -euo pipefail
 source_ip=$1 name=$2 target=$3
 # A promotion is under way (postgres-lib.sh promote_now): asking a stopped or lost peer would only delay it.
 [[ ! -e /run/crosscloud/promoting ]] || exit 1
-# The segment streaming wrote a moment ago: the peer's WAL sender has just ended the stream. A clean
-# stop (a switchover's fence) sent everything first, and its PostgreSQL still listens for a second or
-# so while it shuts down, so the check below would pass and an SSH dial (seconds on a small VM) would
-# hold up this standby's promotion. PostgreSQL asks again after wal_retrieve_retry_interval (5 s), when
-# the copy is no longer that fresh: a stream cut mid-segment still gets its segment from the archive.
-local_copy=${target%/*}/$name
-[[ ! -f $local_copy ]] || ((EPOCHSECONDS - $(stat -c %Y "$local_copy") >= 3)) || exit 1
+# Streaming wrote to pg_wal a moment ago: the peer's WAL sender has just ended the stream, and this
+# request is the standby turning to the archive (the next segment, or a newer timeline's history
+# file). A clean stop (a switchover's fence) sent everything first, and its PostgreSQL still listens
+# for a second or so while it shuts down, so the check below would pass and an SSH dial (seconds on a
+# small VM) would hold up this standby's promotion. PostgreSQL asks again after
+# wal_retrieve_retry_interval (5 s), when this no longer holds: a stream cut mid-segment still gets
+# its segment from the archive. Files this script restored are no newer than its mark (PostgreSQL
+# renames them into pg_wal), so a catch-up from the archive is not taken for streaming.
+pg_wal=${target%/*} restored_mark=${target%/*}/../crosscloud.restored
+since_restore=()
+[[ ! -e $restored_mark ]] || since_restore=(-newer "$restored_mark")
+[[ -z $(find "$pg_wal" -maxdepth 1 -name '0*' -newermt '-3 seconds' "${since_restore[@]}" -print -quit 2>/dev/null) ]] || exit 1
 # The archive is asked only while the peer's PostgreSQL listens. A peer stopped cleanly (a switchover's
 # fence) has sent all its WAL through the walsender before exiting, and a lost one cannot answer:
 # either way an SSH dial (seconds on a small VM) would only hold up this standby, whose promotion
@@ -27,3 +32,4 @@ ssh -q -i /var/lib/postgresql/.ssh/crosscloud_wal \
     -o UserKnownHostsFile=/var/lib/postgresql/.ssh/known_hosts_crosscloud \
     "postgres@${source_ip}" "$name" >"${target}.tmp" || { rm -f "${target}.tmp"; exit 1; }
 mv "${target}.tmp" "$target"
+touch "$restored_mark"

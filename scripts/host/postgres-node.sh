@@ -43,6 +43,14 @@ if ! dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep 
         changed "added the PGDG apt repository"
     fi
 fi
+# The server package would create a "main" cluster on install, with the package's defaults (16 MB WAL
+# segments) and without the marker that tells a standby's empty cluster from one holding data: this
+# step creates the cluster itself, below.
+ensure_packages postgresql-common
+if [[ $(pg_conftool /etc/postgresql-common/createcluster.conf show -bs create_main_cluster 2>/dev/null) != off ]]; then
+    pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false
+    changed "set create_main_cluster = false in /etc/postgresql-common/createcluster.conf"
+fi
 ensure_packages "postgresql-${PG_VERSION}" ssl-cert openssh-client
 chown postgres:postgres /var/lib/postgresql
 if [[ ! -s /etc/ssl/certs/ssl-cert-snakeoil.pem ]]; then
