@@ -16,7 +16,8 @@ source_ip=$1 name=$2 target=$3
 # wal_retrieve_retry_interval (5 s), when this no longer holds: a stream cut mid-segment still gets
 # its segment from the archive. Files this script restored are no newer than its mark (PostgreSQL
 # renames them into pg_wal), so a catch-up from the archive is not taken for streaming.
-pg_wal=${target%/*} restored_mark=${target%/*}/../crosscloud.restored
+pg_wal=${target%/*}
+restored_mark=$pg_wal/../crosscloud.restored
 since_restore=()
 [[ ! -e $restored_mark ]] || since_restore=(-newer "$restored_mark")
 [[ -z $(find "$pg_wal" -maxdepth 1 -name '0*' -newermt '-3 seconds' "${since_restore[@]}" -print -quit 2>/dev/null) ]] || exit 1
