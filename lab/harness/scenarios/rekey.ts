@@ -5,6 +5,7 @@
 import { Lab, peerOf, shell } from "../lab";
 import { LoadClient } from "../load";
 import { GATEWAYS, compareAfterLoad, databaseOf, sleep, streaming, waitHealthy } from "../faults";
+import { rekeyCount } from "../plutoLog";
 
 export const SHORT_LIFETIMES = { ike: "2m", sa: "1m" };
 
@@ -29,13 +30,9 @@ async function acquireErrors(): Promise<number> {
     return sum;
 }
 
-/** Child SA and IKE SA negotiations pluto logged on the AWS gateway since `since` (epoch s). */
-async function negotiations(since: number): Promise<number> {
-    const out = await shell(
-        "aws-gateway",
-        `journalctl -u ipsec --since @${since} --no-pager -o cat | grep -cE 'established (Child|IKE) SA' || true`,
-    );
-    return Number(out.trim());
+/** Child SA and IKE SA rekeys pluto logged on the AWS gateway since `since` (epoch s), either side initiating. */
+async function rekeys(since: number): Promise<number> {
+    return rekeyCount(await shell("aws-gateway", `journalctl -u ipsec --since @${since} --no-pager -o short-unix`));
 }
 
 async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
@@ -76,7 +73,7 @@ async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
         mbits: result.end.sum_received.bits_per_second / 1e6,
         retransmits: result.end.sum_sent.retransmits,
         commits: commits.length,
-        rekeys: await negotiations(since),
+        rekeys: await rekeys(since),
         acquireErrors: (await acquireErrors()) - acquireBefore,
         notStreaming,
         samples,
@@ -85,7 +82,7 @@ async function window(lab: Lab, label: string, seconds: number): Promise<Run> {
 }
 
 const describe = (r: Run) =>
-    `iperf3 ${r.mbits.toFixed(0)} Mbit/s, ${r.retransmits} retransmits, ${r.acquireErrors} packets dropped by a gateway without a usable outbound SA (XfrmAcquireError); ${r.commits} commits; ${r.rekeys} SA negotiations on the AWS gateway; not streaming in ${r.notStreaming}/${r.samples} samples; ${r.walErrors.length} replication errors`;
+    `iperf3 ${r.mbits.toFixed(0)} Mbit/s, ${r.retransmits} retransmits, ${r.acquireErrors} packets dropped by a gateway without a usable outbound SA (XfrmAcquireError); ${r.commits} commits; ${r.rekeys} rekeys (Child and IKE SAs, either gateway initiating); not streaming in ${r.notStreaming}/${r.samples} samples; ${r.walErrors.length} replication errors`;
 
 /**
  * Both windows, the short lifetimes set through the program between them, and the product's restored

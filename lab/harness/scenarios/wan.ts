@@ -3,6 +3,7 @@
 import { labctl } from "../labCloud";
 import { Lab, psql, shell } from "../lab";
 import { LoadClient } from "../load";
+import { firstChildSaEstablished } from "../plutoLog";
 import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, sleep, stats, streaming, tunnelUp, waitHealthy } from "../faults";
 import { waitFor } from "../lab";
 
@@ -46,13 +47,10 @@ export async function wanCut(lab: Lab): Promise<void> {
         const caughtUp = since(restoredAt);
         await waitFor("the standby streaming again", 120, () => streaming(lab), 500);
         // pluto's own timestamp of the new Child SA (polling through the lab's control channel lags under load).
-        const established = await shell(
-            "aws-gateway",
-            `journalctl -u ipsec --since @${Math.floor(restoredAt / 1000) - 1} --no-pager -o short-unix | grep -m1 'established Child SA' | cut -d' ' -f1 || true`,
+        const established = firstChildSaEstablished(
+            await shell("aws-gateway", `journalctl -u ipsec --since @${Math.floor(restoredAt / 1000) - 1} --no-pager -o short-unix`),
         );
-        const byLog = established.trim()
-            ? `${Math.max(0, Number(established.trim()) - restoredAt / 1000).toFixed(1)} s by pluto's log, `
-            : "";
+        const byLog = established === undefined ? "" : `${Math.max(0, established - restoredAt / 1000).toFixed(1)} s by pluto's log, `;
         return `after the link came back: new Child SA ${byLog}tunnel seen up ${tunnel} s, standby replayed the outage's WAL ${caughtUp} s, streaming ${since(restoredAt)} s`;
     });
     await lab.step("0 committed rows lost, primary and standby identical", async () => {
