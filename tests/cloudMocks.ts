@@ -1,7 +1,7 @@
 // Plausible, deterministic cloud answers for the mock runtime: ids and computed outputs of AWS, Azure,
 // random and tls resources, and the two functions the program calls. Unknown calls throw.
 import { createHash } from "crypto";
-import { utils as sshUtils } from "ssh2";
+import { generateEd25519KeyPair } from "../scripts/ssh";
 import { CallBehaviour, Invocation, ResourceBehaviour } from "./programRunner";
 
 export interface CloudMockOptions {
@@ -79,7 +79,7 @@ export const generatedKeys = new Map<string, { private: string; public: string }
 export function mockKeyPair(name: string): { private: string; public: string } {
     let pair = generatedKeys.get(name);
     if (!pair) {
-        const generated = sshUtils.generateKeyPairSync("ed25519", { comment: name });
+        const generated = generateEd25519KeyPair(name);
         pair = { private: generated.private, public: `${generated.public.split(" ").slice(0, 2).join(" ")}\n` };
         generatedKeys.set(name, pair);
     }

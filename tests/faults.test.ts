@@ -9,7 +9,7 @@ import { Server, utils as sshUtils } from "ssh2";
 import { AddressInfo } from "net";
 import { tunnelCheckScript } from "../components/openswanTunnel";
 import { renderHostScript } from "../scripts/render";
-import { runRemoteCommand } from "../scripts/ssh";
+import { generateEd25519KeyPair, runRemoteCommand } from "../scripts/ssh";
 import { cloudCalls, cloudResources } from "./cloudMocks";
 import { filesInScript, named } from "./inspect";
 import { runProgram } from "./programRunner";
@@ -185,11 +185,27 @@ describe("the tunnel check", function () {
     });
 });
 
+describe("generateEd25519KeyPair (the lab's admin key and the tests' keys)", function () {
+    it("gives only 32-byte keys whose two halves parse and match, where ssh2 alone fails 1 draw in 256", function () {
+        // 2000 draws: ssh2's bug would show up in all but (255/256)^2000 = 0.04 % of runs.
+        for (let i = 0; i < 2000; i++) {
+            const pair = generateEd25519KeyPair("test");
+            const blob = Buffer.from(pair.public.split(" ")[1], "base64");
+            assert.strictEqual(blob.length, 4 + "ssh-ed25519".length + 4 + 32, pair.public);
+            const parsedPublic = sshUtils.parseKey(pair.public);
+            const parsedPrivate = sshUtils.parseKey(pair.private);
+            assert.ok(!(parsedPublic instanceof Error) && !Array.isArray(parsedPublic), pair.public);
+            assert.ok(!(parsedPrivate instanceof Error) && !Array.isArray(parsedPrivate), pair.public);
+            assert.ok(parsedPrivate.getPublicSSH().equals(parsedPublic.getPublicSSH()), pair.public);
+        }
+    });
+});
+
 describe("SSH host key pinning (scripts/ssh.ts, as the lab and npm run failover use it)", function () {
     it("refuses a host presenting another key, naming both fingerprints", async function () {
-        const presented = sshUtils.generateKeyPairSync("ed25519");
-        const pinned = sshUtils.generateKeyPairSync("ed25519");
-        const client = sshUtils.generateKeyPairSync("ed25519");
+        const presented = generateEd25519KeyPair();
+        const pinned = generateEd25519KeyPair();
+        const client = generateEd25519KeyPair();
         const server = new Server({ hostKeys: [presented.private] }, (conn) => conn.on("error", () => undefined));
         await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
         try {

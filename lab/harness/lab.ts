@@ -2,7 +2,7 @@
 // (`up`), shells and psql on the lab's hosts, the load client, and bounded waits.
 import * as fs from "fs";
 import * as path from "path";
-import { utils as sshUtils } from "ssh2";
+import { generateEd25519KeyPair } from "../../scripts/ssh";
 import { cloudCalls } from "../../tests/cloudMocks";
 import { runProgram } from "../../tests/programRunner";
 import { LAB_DIR, LabCloud, labctl } from "./labCloud";
@@ -57,7 +57,7 @@ export interface StepRecord {
 function adminKey(): { private: string; public: string } {
     const file = path.join(LAB_DIR, "admin_key");
     if (!fs.existsSync(file)) {
-        const pair = sshUtils.generateKeyPairSync("ed25519", { comment: "crosscloud-lab-admin" });
+        const pair = generateEd25519KeyPair("crosscloud-lab-admin");
         fs.writeFileSync(file, pair.private, { mode: 0o600 });
         fs.writeFileSync(`${file}.pub`, `${pair.public}\n`);
     }
