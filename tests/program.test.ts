@@ -792,7 +792,9 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         ];
         assert.match(awsConf, /^primary_conninfo = 'host=10\.20\.1\.10 port=5432 user=replicator .* application_name=aws'$/m);
         assert.match(awsConf, /^primary_slot_name = 'crosscloud_aws'$/m);
-        assert.doesNotMatch(azureConf, /primary_conninfo/);
+        // The new standby retries its WAL sources every second: a later promotion waits at most that long.
+        assert.match(awsConf, /^wal_retrieve_retry_interval = '1s'$/m);
+        assert.doesNotMatch(azureConf, /primary_conninfo|wal_retrieve_retry_interval/);
         assert.match(named(toAzure, "postgres-primary").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
         assert.match(named(toAzure, "postgres-aws-node").inputs.stdin, /^readonly SLOT='crosscloud_aws'$/m);
     });

@@ -12,8 +12,8 @@ source_ip=$1 name=$2 target=$3
 # request is the standby turning to the archive (the next segment, or a newer timeline's history
 # file). A clean stop (a switchover's fence) sent everything first, and its PostgreSQL still listens
 # for a second or so while it shuts down, so the check below would pass and an SSH dial (seconds on a
-# small VM) would hold up this standby's promotion. PostgreSQL asks again after
-# wal_retrieve_retry_interval (5 s), when this no longer holds: a stream cut mid-segment still gets
+# small VM) would hold up this standby's promotion. PostgreSQL asks again every
+# wal_retrieve_retry_interval (1 s), and once this no longer holds a stream cut mid-segment still gets
 # its segment from the archive. Files this script restored are no newer than its mark (PostgreSQL
 # renames them into pg_wal), so a catch-up from the archive is not taken for streaming.
 pg_wal=${target%/*}
