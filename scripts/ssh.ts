@@ -80,16 +80,27 @@ function connectOnce(c: ConnectionLike, sock?: Duplex): Promise<Client> {
         const client = new Client();
         const refused: { message?: string } = {};
         const timeoutMs = (c.perDialTimeout ?? 15) * 1000;
+        let settled = false;
         // The whole handshake is bounded, over a jump host's channel too.
         const timer = setTimeout(() => {
+            settled = true;
             client.destroy();
             reject(new Error(`no SSH handshake with ${c.host} within ${timeoutMs / 1000} s`));
         }, timeoutMs);
         client.once("ready", () => {
+            settled = true;
             clearTimeout(timer);
             resolve(client);
         });
-        client.once("error", (err) => {
+        // A listener for the client's whole life: ssh2 can emit two errors for one failure (a reset
+        // socket, then "Connection lost before handshake" when it closes), and an error nobody
+        // listens to ends the process. Only the first one before "ready" decides the dial; errors
+        // of a ready client reach its user (runRemoteCommand) as a closed channel.
+        client.on("error", (err) => {
+            if (settled) {
+                return;
+            }
+            settled = true;
             clearTimeout(timer);
             client.end();
             reject(refused.message ? new Error(refused.message) : err);
@@ -165,7 +176,7 @@ export async function runRemoteCommand(resource: string, c: ConnectionLike, comm
                     } else {
                         reject(
                             new RemoteCommandError(
-                                `${resource} failed on ${describe(c)} (exit ${code ?? signal}):\n${stderr.trim().split("\n").slice(-15).join("\n")}`,
+                                `${resource} failed on ${describe(c)} (exit ${code ?? signal ?? "status unknown: the connection closed"}):\n${stderr.trim().split("\n").slice(-15).join("\n")}`,
                             ),
                         );
                     }

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Server } from "ssh2";
-import { AddressInfo } from "net";
+import { AddressInfo, createServer } from "net";
 import { tunnelCheckScript } from "../components/openswanTunnel";
 import { checkSshKeys } from "../components/validation";
 import { renderHostScript } from "../scripts/render";
@@ -216,6 +216,32 @@ describe("SSH host key pinning (scripts/ssh.ts, as the lab and npm run failover 
                 ),
                 /host key mismatch: 127\.0\.0\.1 presented SHA256:\S+, but the pinned hostKey is SHA256:\S+; refusing to connect/,
             );
+        } finally {
+            server.close();
+        }
+    });
+});
+
+describe("SSH dial retries (scripts/ssh.ts)", function () {
+    it("retries a host that resets the connection before the handshake, then names it, without crashing the process", async function () {
+        // A socket error followed by its close: ssh2 emits two errors (the reset, then "Connection lost
+        // before handshake"); a second one without a listener would end the whole lab run.
+        let accepted = 0;
+        const server = createServer((socket) => {
+            accepted++;
+            // After the client saw the connection open, before any byte of the handshake.
+            setTimeout(() => socket.resetAndDestroy(), 50);
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        try {
+            const port = (server.address() as AddressInfo).port;
+            await assert.rejects(
+                runRemoteCommand("t", { host: "127.0.0.1", port, user: "u", password: "p", dialErrorLimit: 2 }, "true"),
+                /^Error: could not dial u@127\.0\.0\.1:\d+ after 3 attempts: (read ECONNRESET|Connection lost before handshake)$/,
+            );
+            // Let the sockets' close events run: a crash would surface here as an uncaught error.
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            assert.strictEqual(accepted, 3);
         } finally {
             server.close();
         }
