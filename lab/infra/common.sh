@@ -10,6 +10,7 @@ UML_IP=192.0.2.2
 UML_PIDFILE=$LAB/uml.pid
 CTL_KEY=$LAB/control_key
 CTL_KNOWN_HOSTS=$LAB/known_hosts
+CTL_MUX=$LAB/ctl/mux.sock
 LABCTL=$INFRA_DIR/uml/labctl
 UML_MEM=${LAB_UML_MEM:-4G}
 die() { echo "lab: error: $*" >&2; exit 1; }

@@ -31,6 +31,8 @@ elif [[ -s $UML_PIDFILE ]]; then
   if pgrep -g "$pid" -f linux.uml >/dev/null 2>&1; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
 fi
 
+# The control connection's master (ctl.sh): ended by its own socket, so only that process.
+[[ -S $CTL_MUX ]] && ssh -q -o ControlPath="$CTL_MUX" -O exit root@"$UML_IP" 2>/dev/null || true
 if ip netns list | awk '{print $1}' | grep -qxF "$NETNS"; then
   ip netns del "$NETNS"
   say "deleted netns $NETNS"
