@@ -216,7 +216,8 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         "## PostgreSQL",
         "",
-        `pgbench on the primary (TPC-B-like, scale ${PGBENCH.scale}, ${PGBENCH.clients} clients, ${PGBENCH.threads} threads, ${o.pgbenchSeconds} s per run). ${deployed ? "The stack is measured with the synchronous level it is configured with." : "The synchronous levels were set by running the program with `crosscloud:synchronous` (the standby named in `synchronous_standby_names`)."}`,
+        // Results written before the scale was an option were all made at 10.
+        `pgbench on the primary (TPC-B-like, scale ${o.pgbenchScale ?? 10}, ${PGBENCH.clients} clients, ${PGBENCH.threads} threads, ${o.pgbenchSeconds} s per run). ${deployed ? "The stack is measured with the synchronous level it is configured with." : "The synchronous levels were set by running the program with `crosscloud:synchronous` (the standby named in `synchronous_standby_names`)."}`,
         "",
         "| mode | TPS | latency average (ms) | TPS ÷ no standby |",
         "|---|---|---|---|",
