@@ -82,9 +82,7 @@ export function renderPostgresConf(node: PostgresNode): string {
         lines.push(`# Standby of the primary at ${node.peerIp}.`);
         if (node.replication === "streaming") {
             lines.push(
-                "# connect_timeout: without it a connection attempt to a primary behind a cut link waits out the kernel's",
-                "# SYN retries (35 s after the link was back, in the lab) before the standby turns to the WAL archive.",
-                `primary_conninfo = 'host=${node.peerIp} port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require connect_timeout=10 application_name=${node.name}'`,
+                `primary_conninfo = 'host=${node.peerIp} port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require application_name=${node.name}'`,
                 `primary_slot_name = '${slotName(node.name)}'`,
             );
         }
