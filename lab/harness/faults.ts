@@ -2,6 +2,7 @@
 // standby has replayed everything the primary wrote, and the data comparison of both sides.
 import { Lab, Site, peerOf, psql, shell, waitFor } from "./lab";
 import { LoadClient } from "./load";
+import { connectionFor } from "../../scripts/failover";
 import { ConnectionLike } from "../../scripts/ssh";
 import { spread } from "../bench/stats";
 
@@ -102,24 +103,19 @@ export function stats(values: number[]): string {
     return `median ${median.toFixed(3)}, max ${max.toFixed(3)} (${n} samples)`;
 }
 
-/** The program's SSH connection to a site's gateway (pinned host key), from the stack's outputs. */
-export function gatewayConnection(lab: Lab, site: Site): ConnectionLike {
-    const via = lab.outputs.databaseHosts?.[site]?.via;
-    if (!via) {
+/**
+ * The program's SSH connection to a site's database host through its gateway, both host keys pinned,
+ * built from the stack's outputs as `npm run failover` builds it.
+ */
+export function databaseConnection(lab: Lab, site: Site): ConnectionLike {
+    const host = lab.outputs.databaseHosts?.[site];
+    if (!host?.via) {
         throw new Error(`the stack outputs hold no gateway coordinates for ${site} (databaseHosts.${site}.via)`);
     }
-    return { host: via.address, user: via.user, hostKey: via.hostKey, privateKey: lab.adminKey.private, dialErrorLimit: 2 };
+    return connectionFor(host, lab.adminKey.private);
 }
 
-/** The program's SSH connection to a site's database host, through its gateway, both keys pinned. */
-export function databaseConnection(lab: Lab, site: Site): ConnectionLike {
-    const h = lab.outputs.databaseHosts?.[site];
-    return {
-        host: h.address,
-        user: h.user,
-        hostKey: h.hostKey,
-        privateKey: lab.adminKey.private,
-        dialErrorLimit: 2,
-        proxy: gatewayConnection(lab, site),
-    };
+/** The program's SSH connection to a site's gateway (pinned host key): the database connection's jump host. */
+export function gatewayConnection(lab: Lab, site: Site): ConnectionLike {
+    return databaseConnection(lab, site).proxy!;
 }
