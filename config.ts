@@ -15,6 +15,8 @@ export interface StackConfig {
     sshPublicKey: string;
     /** Secret: the private half of `sshPublicKey`, used by every remote command. */
     sshPrivateKey: pulumi.Output<string>;
+    /** Secret, only for the `up` that rotates the admin key: the key the hosts still authorize. */
+    previousSshPrivateKey?: pulumi.Output<string>;
     postgresVersion: number;
     replication: v.ReplicationMode;
     synchronous: v.SynchronousLevel;
@@ -84,18 +86,23 @@ export const DEFAULTS = {
 
 /** Every problem with the raw values, as sentences that name the key and the fix. */
 export function validateStackConfig(
-    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    raw: Omit<StackConfig, "sshPrivateKey" | "previousSshPrivateKey" | "source">,
     sshPrivateKey: string | undefined,
     source: RawSource = { ids: {} },
+    previousSshPrivateKey?: string,
 ): string[] {
     // With an existing environment and no awsCidr set, the AWS range is the VPC's: checked once it is read.
     const existing = source.stack !== undefined || Object.keys(source.ids).length > 0;
     const awsRangeKnown = !existing || source.awsCidrSet === true;
-    return [...validateSiteConfig(raw, sshPrivateKey, awsRangeKnown), ...v.checkSource(source.ids, source.stack, source.primaryHostKey)];
+    return [
+        ...validateSiteConfig(raw, sshPrivateKey, awsRangeKnown),
+        ...v.problems(v.checkPreviousSshKey(previousSshPrivateKey, sshPrivateKey)),
+        ...v.checkSource(source.ids, source.stack, source.primaryHostKey),
+    ];
 }
 
 function validateSiteConfig(
-    raw: Omit<StackConfig, "sshPrivateKey" | "source">,
+    raw: Omit<StackConfig, "sshPrivateKey" | "previousSshPrivateKey" | "source">,
     sshPrivateKey: string | undefined,
     awsRangeKnown: boolean,
 ): string[] {
@@ -163,7 +170,8 @@ export function loadConfig(): StackConfig {
         awsCidrSet: cfg.get("awsCidr") !== undefined,
     };
     // The key is checked in plain text here and only ever used as a secret Output below.
-    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"), rawSource);
+    const previousKey = pulumi.runtime.getConfig("crosscloud:previousSshPrivateKey");
+    const found = validateStackConfig(raw, pulumi.runtime.getConfig("crosscloud:sshPrivateKey"), rawSource, previousKey);
     if (found.length > 0) {
         throw configError(found);
     }
@@ -177,7 +185,13 @@ export function loadConfig(): StackConfig {
               gatewayPrivateIp: cfg.get("sourceGatewayPrivateIp"),
           }
         : undefined;
-    return { ...raw, sshPrivateKey: cfg.requireSecret("sshPrivateKey"), ...(source ? { source } : {}) };
+    return {
+        ...raw,
+        sshPrivateKey: cfg.requireSecret("sshPrivateKey"),
+        // An empty value (the project default) means no rotation is under way.
+        ...(previousKey ? { previousSshPrivateKey: cfg.requireSecret("previousSshPrivateKey") } : {}),
+        ...(source ? { source } : {}),
+    };
 }
 
 /** The one error a bad stack fails with: every problem, one per line. */

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
+import { AdminKeys, adminAccessStep } from "./adminAccess";
 import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
 import { SiteLayout, siteLayout } from "./network";
 import { ExistingAwsEnvironment } from "./sourceEnvironment";
@@ -27,6 +28,10 @@ export interface AwsSiteArgs {
     adminCidrs: string[];
     /** OpenSSH public key installed for the `ubuntu` user on both instances. */
     sshPublicKey: string;
+    /** The admin private key (secret) the access steps log in with. */
+    sshPrivateKey: pulumi.Input<string>;
+    /** Only for the `up` that rotates the admin key: the key the instances still authorize (secret). */
+    previousSshPrivateKey?: pulumi.Input<string>;
     /** EC2 instance type of the VPN gateway. */
     gatewayInstanceType: string;
     /** EC2 instance type of the PostgreSQL primary. */
@@ -116,8 +121,16 @@ export class AwsSite extends pulumi.ComponentResource {
             this.layout = siteLayout(args.cidr);
         }
         const parts = args.existing ? this.addToExisting(name, args, args.existing) : this.createSite(name, args, this.layout);
-        this.gateway = parts.gateway;
-        this.database = parts.database;
+        // After the first boot the admin key is the access steps' business (keyName is ignored).
+        const keys: AdminKeys = {
+            publicKey: args.sshPublicKey,
+            privateKey: args.sshPrivateKey,
+            previousPrivateKey: args.previousSshPrivateKey,
+        };
+        const gatewayAccess = adminAccessStep(`${name}-gateway`, parts.gateway, keys, this);
+        const databaseAccess = adminAccessStep(`${name}-database`, parts.database, keys, this, gatewayAccess);
+        this.gateway = { ...parts.gateway, ready: [...parts.gateway.ready, gatewayAccess] };
+        this.database = { ...parts.database, ready: [...parts.database.ready, databaseAccess] };
         this.vpcId = parts.vpcId;
         this.gatewaySubnetId = parts.gatewaySubnetId;
         this.databaseSubnetId = parts.databaseSubnetId;
@@ -491,8 +504,10 @@ export class AwsSite extends pulumi.ComponentResource {
                 tags: { Name: `${name}-${role}`, "crosscloud:site": name },
                 ...extra,
             },
-            // A newer Ubuntu image published later must not replace running hosts.
-            { parent: this, ignoreChanges: ["ami"] },
+            // A newer Ubuntu image published later must not replace running hosts. User data and the key
+            // pair are first-boot data: a change of userData would stop and start the instance (the
+            // primary too), a new key pair would replace it; the access steps manage the admin key.
+            { parent: this, ignoreChanges: ["ami", "userData", "keyName"] },
         );
     }
 

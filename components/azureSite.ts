@@ -5,6 +5,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
+import { AdminKeys, adminAccessStep } from "./adminAccess";
 import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
 import { SiteLayout, hostCidr, siteLayout } from "./network";
 import { checkAdminCidrs, checkSiteCidr, checkVmSize, problems } from "./validation";
@@ -31,6 +32,10 @@ export interface AzureSiteArgs {
     adminCidrs: string[];
     /** OpenSSH public key of the admin user on both VMs. */
     sshPublicKey: string;
+    /** The admin private key (secret) the access steps log in with. */
+    sshPrivateKey: pulumi.Input<string>;
+    /** Only for the `up` that rotates the admin key: the key the VMs still authorize (secret). */
+    previousSshPrivateKey?: pulumi.Input<string>;
     /** VM size of the VPN gateway. */
     gatewayVmSize: string;
     /** VM size of the PostgreSQL standby. */
@@ -266,7 +271,13 @@ export class AzureSite extends pulumi.ComponentResource {
                         dataDisks,
                     },
                 },
-                { parent: this, dependsOn: role === "database" ? [dataDisk] : [] },
+                {
+                    parent: this,
+                    dependsOn: role === "database" ? [dataDisk] : [],
+                    // osProfile (admin key, custom data) is first-boot data that Azure refuses to change on
+                    // an existing VM (PropertyChangeNotAllowed); the access steps manage the admin key.
+                    ignoreChanges: ["osProfile"],
+                },
             );
         const gatewayVm = vm("gateway", gatewayNic, args.gatewayVmSize, gatewayHostKey, []);
         const databaseVm = vm("database", databaseNic, args.databaseVmSize, databaseHostKey, [
@@ -278,7 +289,7 @@ export class AzureSite extends pulumi.ComponentResource {
             user: AZURE_ADMIN_USER,
             hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
         };
-        this.gateway = {
+        const gatewayHost: GatewayHost = {
             site: name,
             ssh: gatewaySsh,
             publicIp: gatewaySsh.address,
@@ -288,7 +299,7 @@ export class AzureSite extends pulumi.ComponentResource {
             firewall: gatewayFirewall,
             ready: [gatewayVm, ...siteRules],
         };
-        this.database = {
+        const databaseHost: DatabaseHost = {
             site: name,
             ssh: {
                 address: pulumi.output(layout.databaseIp),
@@ -301,6 +312,16 @@ export class AzureSite extends pulumi.ComponentResource {
             firewall: databaseFirewall,
             ready: [databaseVm, databaseRoutes, ...siteRules],
         };
+        // After the first boot the admin key is the access steps' business (osProfile is ignored).
+        const keys: AdminKeys = {
+            publicKey: args.sshPublicKey,
+            privateKey: args.sshPrivateKey,
+            previousPrivateKey: args.previousSshPrivateKey,
+        };
+        const gatewayAccess = adminAccessStep(`${name}-gateway`, gatewayHost, keys, this);
+        const databaseAccess = adminAccessStep(`${name}-database`, databaseHost, keys, this, gatewayAccess);
+        this.gateway = { ...gatewayHost, ready: [...gatewayHost.ready, gatewayAccess] };
+        this.database = { ...databaseHost, ready: [...databaseHost.ready, databaseAccess] };
 
         this.resourceGroupName = rg.name;
         this.vnetId = vnet.id;

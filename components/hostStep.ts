@@ -9,6 +9,8 @@ export interface HostStepArgs {
     host: SshHost;
     /** The admin private key (secret). */
     privateKey: pulumi.Input<string>;
+    /** The key for the jump host, when it differs from `privateKey` (an admin key rotation). */
+    proxyPrivateKey?: pulumi.Input<string>;
     /** The step, from resolved values (may hold secrets: the Output stays secret). */
     script: pulumi.Output<HostScript>;
 }
@@ -19,7 +21,7 @@ export function hostStep(name: string, args: HostStepArgs, opts: pulumi.CustomRe
     return new command.remote.Command(
         name,
         {
-            connection: connectionTo(args.host, args.privateKey),
+            connection: connectionTo(args.host, args.privateKey, args.proxyPrivateKey),
             create: RUN_SCRIPT_FROM_STDIN,
             // The script (and any secret in it) travels on stdin: never on a command line.
             stdin: rendered,

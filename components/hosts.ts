@@ -67,8 +67,16 @@ export interface DatabaseHost {
 export const DIAL_ERROR_LIMIT = 60;
 export const PER_DIAL_TIMEOUT = 30;
 
-/** The `connection` of a remote.Command to `host`, through its jump host if it has one. */
-export function connectionTo(host: SshHost, privateKey: pulumi.Input<string>): command.types.input.remote.ConnectionArgs {
+/**
+ * The `connection` of a remote.Command to `host`, through its jump host if it has one. The jump host
+ * is logged in to with `proxyPrivateKey` (default `privateKey`): during an admin key rotation the
+ * target still takes only the previous key while its gateway already takes the new one.
+ */
+export function connectionTo(
+    host: SshHost,
+    privateKey: pulumi.Input<string>,
+    proxyPrivateKey: pulumi.Input<string> = privateKey,
+): command.types.input.remote.ConnectionArgs {
     const base = {
         host: host.address,
         user: host.user,
@@ -85,7 +93,7 @@ export function connectionTo(host: SshHost, privateKey: pulumi.Input<string>): c
         proxy: {
             host: host.via.address,
             user: host.via.user,
-            privateKey,
+            privateKey: proxyPrivateKey,
             hostKey: host.via.hostPublicKey,
             dialErrorLimit: DIAL_ERROR_LIMIT,
             perDialTimeout: PER_DIAL_TIMEOUT,

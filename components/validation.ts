@@ -287,3 +287,27 @@ export function checkSource(ids: SourceIds, stack: string | undefined, hostKey: 
     }
     return problems(...found);
 }
+
+/**
+ * crosscloud:previousSshPrivateKey, set only for the `up` that rotates the admin key: the unencrypted
+ * private key the hosts still authorize, not the new one.
+ */
+export function checkPreviousSshKey(previous: string | undefined, current: string | undefined): string | undefined {
+    if (previous === undefined || previous === "") {
+        return undefined;
+    }
+    const parsed = sshUtils.parseKey(previous);
+    if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey()) {
+        return `crosscloud:previousSshPrivateKey is malformed or passphrase-protected: set the unencrypted private key the hosts still authorize as a secret (pulumi config set --secret crosscloud:previousSshPrivateKey < OLD_KEY), or remove it (pulumi config rm crosscloud:previousSshPrivateKey).`;
+    }
+    const currentParsed = current ? sshUtils.parseKey(current) : undefined;
+    if (
+        currentParsed &&
+        !(currentParsed instanceof Error) &&
+        !Array.isArray(currentParsed) &&
+        parsed.getPublicSSH().equals(currentParsed.getPublicSSH())
+    ) {
+        return `crosscloud:previousSshPrivateKey is the same key as crosscloud:sshPrivateKey: there is nothing to rotate; remove it (pulumi config rm crosscloud:previousSshPrivateKey).`;
+    }
+    return undefined;
+}

@@ -87,7 +87,7 @@ const EXPECTED_COUNTS = {
     "azure-native:network:Subnet": 2,
     "azure-native:network:VirtualNetwork": 1,
     "azure-native:resources:ResourceGroup": 1,
-    "command:remote:Command": 9,
+    "command:remote:Command": 13,
     "crosscloud:aws:AwsSite": 1,
     "crosscloud:azure:AzureSite": 1,
     "crosscloud:db:PostgresReplicaPair": 1,
@@ -193,7 +193,7 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
         const toPrimary = ofType(r, "command:remote:Command").filter((c) => c.inputs.connection.host === "172.31.8.25");
         assert.deepStrictEqual(
             toPrimary.map((c) => c.name),
-            ["postgres-aws-node", "postgres-primary"],
+            ["aws-database-access", "postgres-aws-node", "postgres-primary"],
         );
         for (const c of toPrimary) {
             assert.strictEqual(c.inputs.connection.hostKey, HOST_KEY);

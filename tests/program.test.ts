@@ -1,5 +1,6 @@
 // The real index.ts under Pulumi mocks: the exact graph, rules, routes, secrets and rendered files.
 import * as assert from "assert";
+import * as YAML from "yaml";
 import { execFileSync } from "child_process";
 import { SshHostOutput, promoteScript } from "../components/postgresReplicaPair";
 import { connectionFor } from "../scripts/failover";
@@ -74,7 +75,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             "azure-native:network:Subnet": 2,
             "azure-native:network:VirtualNetwork": 1,
             "azure-native:resources:ResourceGroup": 1,
-            "command:remote:Command": 9,
+            "command:remote:Command": 13,
             "crosscloud:aws:AwsSite": 1,
             "crosscloud:azure:AzureSite": 1,
             "crosscloud:db:PostgresReplicaPair": 1,
@@ -206,7 +207,9 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
                 httpPutResponseHopLimit: 1,
             });
             assert.deepStrictEqual(i.inputs.rootBlockDevice, { volumeType: "gp3", volumeSize: 16, encrypted: true });
-            assert.deepStrictEqual(i.options.ignoreChanges, ["ami"], "a newer AMI must not replace the host");
+            // A newer AMI must not replace the host; first-boot data must neither stop (userData) nor replace it (keyName).
+            assert.deepStrictEqual(i.options.ignoreChanges, ["ami", "userData", "keyName"]);
+            assert.strictEqual(i.inputs.userDataReplaceOnChange, false);
             assert.strictEqual(i.inputs.keyName, "aws-admin-key");
         }
         assert.strictEqual(named(r, "aws-admin-key").inputs.publicKey, ADMIN_KEY.public.trim());
@@ -222,6 +225,8 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             assert.deepStrictEqual(vm.osProfile.linuxConfiguration.ssh.publicKeys, [
                 { path: "/home/azureuser/.ssh/authorized_keys", keyData: ADMIN_KEY.public.trim() },
             ]);
+            // Azure refuses osProfile changes on an existing VM (PropertyChangeNotAllowed).
+            assert.deepStrictEqual(named(r, name).options.ignoreChanges, ["osProfile"]);
         }
         assert.deepStrictEqual(named(r, "azure-database").inputs.storageProfile.dataDisks, [
             { lun: 0, createOption: "Attach", managedDisk: { id: named(r, "azure-pgdata").id }, deleteOption: "Detach" },
@@ -446,14 +451,55 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         );
     });
 
-    it("hands each VM its pinned host key at boot, as a secret", function () {
-        const key = named(r, "aws-gateway-host-key").state;
-        const userData: string = named(r, "aws-gateway").inputs.userData;
+    it("hands each VM its pinned host key at boot as cloud-config (cloud-init's ssh module, before sshd), as a secret", function () {
+        for (const [vm, boot] of [
+            ["aws-gateway", named(r, "aws-gateway").inputs.userData],
+            ["aws-database", named(r, "aws-database").inputs.userData],
+            ["azure-gateway", Buffer.from(named(r, "azure-gateway").inputs.osProfile.customData, "base64").toString()],
+            ["azure-database", Buffer.from(named(r, "azure-database").inputs.osProfile.customData, "base64").toString()],
+        ] as const) {
+            const key = named(r, `${vm}-host-key`).state;
+            assert.ok(boot.startsWith("#cloud-config\n"), `${vm}: cloud-init reads only a first line of #cloud-config as cloud-config`);
+            assert.deepStrictEqual(YAML.parse(boot), {
+                ssh_deletekeys: true,
+                ssh_genkeytypes: [],
+                ssh_keys: { ed25519_private: `${key.privateKeyOpenssh.trim()}\n`, ed25519_public: key.publicKeyOpenssh.trim() },
+            });
+        }
         assert.ok(named(r, "aws-gateway").secretInputs.includes("userData"));
-        assert.ok(userData.startsWith("#!/bin/bash\nCROSSCLOUD_HOST_KEY='-----BEGIN OPENSSH PRIVATE KEY-----"));
-        assert.ok(userData.includes(`CROSSCLOUD_HOST_PUBLIC_KEY='${key.publicKeyOpenssh.trim()}'`));
-        const customData = Buffer.from(named(r, "azure-database").inputs.osProfile.customData, "base64").toString();
-        assert.ok(customData.includes(`CROSSCLOUD_HOST_PUBLIC_KEY='${named(r, "azure-database-host-key").state.publicKeyOpenssh.trim()}'`));
+        assert.ok(named(r, "azure-gateway").secretInputs.includes("osProfile"));
+    });
+
+    it("manages the admin key on every host by an access step that every other step of the host waits for", function () {
+        const access = ofType(r, "command:remote:Command").filter((c) => c.name.endsWith("-access"));
+        assert.deepStrictEqual(
+            access.map((c) => [c.name, c.inputs.connection.host, c.inputs.connection.proxy?.host ?? "-"]),
+            [
+                ["aws-gateway-access", DEFAULT_CLOUD.awsPublicIp, "-"],
+                ["aws-database-access", "10.10.1.10", DEFAULT_CLOUD.awsPublicIp],
+                ["azure-gateway-access", DEFAULT_CLOUD.azurePublicIp, "-"],
+                ["azure-database-access", "10.20.1.10", DEFAULT_CLOUD.azurePublicIp],
+            ],
+        );
+        for (const c of access) {
+            const user = c.name.startsWith("aws") ? "ubuntu" : "azureuser";
+            assert.strictEqual(c.inputs.connection.privateKey, ADMIN_KEY.private);
+            assert.match(c.inputs.stdin, new RegExp(`^readonly ADMIN_USER='${user}'$`, "m"));
+            assert.ok(c.inputs.stdin.includes(`readonly AUTHORIZED_KEY_LINE='${ADMIN_KEY.public.trim()}'`));
+            assert.match(c.inputs.stdin, /^readonly REVOKED_KEY_IDS=''$/m);
+        }
+        assert.deepStrictEqual(
+            named(r, "aws-database-access").options.dependsOn.filter((d) => d.endsWith("-access")),
+            ["aws-gateway-access"],
+        );
+        for (const [step, accessStep] of [
+            ["tunnel-aws-gateway", "aws-gateway-access"],
+            ["tunnel-azure-gateway", "azure-gateway-access"],
+            ["postgres-aws-node", "aws-database-access"],
+            ["postgres-azure-node", "azure-database-access"],
+        ]) {
+            assert.ok(named(r, step).options.dependsOn.includes(accessStep), `${step} waits for ${accessStep}`);
+        }
     });
 });
 
@@ -560,6 +606,61 @@ describe("AMI selection", function () {
     });
 });
 
+describe("rotating the admin key (crosscloud:previousSshPrivateKey)", function () {
+    const newKey = mockKeyPair("rotated-admin-key");
+    let unrotated: ProgramRun;
+    let r: ProgramRun;
+    before(async function () {
+        unrotated = await run(DEV_STACK);
+        r = await runProgram({
+            config: {
+                ...DEV_STACK,
+                "crosscloud:sshPublicKey": newKey.public.trim(),
+                "crosscloud:sshPrivateKey": newKey.private,
+                "crosscloud:previousSshPrivateKey": ADMIN_KEY.private,
+            },
+            secretKeys: [...SECRET_KEYS, "crosscloud:previousSshPrivateKey"],
+            newResource: cloudResources(),
+            call: cloudCalls(),
+        });
+    });
+
+    it("logs in to each host with the previous key to authorize the new one and revoke the previous one", function () {
+        const oldId = ADMIN_KEY.public.trim().split(" ").slice(0, 2).join(" ");
+        for (const name of ["aws-gateway-access", "aws-database-access", "azure-gateway-access", "azure-database-access"]) {
+            const c = named(r, name);
+            assert.strictEqual(c.inputs.connection.privateKey, ADMIN_KEY.private, `${name} logs in with the previous key`);
+            assert.ok(c.inputs.stdin.includes(`readonly AUTHORIZED_KEY_LINE='${newKey.public.trim()}'`));
+            assert.ok(c.inputs.stdin.includes(`readonly REVOKED_KEY_IDS='${oldId}'`));
+            assert.ok(c.secretInputs.includes("stdin") && c.secretInputs.includes("connection"));
+        }
+        // The jump host's own access step has run by then: it already takes the new key.
+        assert.strictEqual(named(r, "aws-database-access").inputs.connection.proxy.privateKey, newKey.private);
+        assert.strictEqual(named(r, "azure-database-access").inputs.connection.proxy.privateKey, newKey.private);
+    });
+
+    it("runs every other step with the new key, and changes no VM's first-boot data", function () {
+        for (const c of ofType(r, "command:remote:Command").filter((c) => !c.name.endsWith("-access"))) {
+            assert.strictEqual(c.inputs.connection.privateKey, newKey.private, c.name);
+            assert.strictEqual(c.inputs.connection.proxy?.privateKey ?? newKey.private, newKey.private, c.name);
+        }
+        for (const vm of ["aws-gateway", "aws-database"]) {
+            assert.strictEqual(named(r, vm).inputs.userData, named(unrotated, vm).inputs.userData);
+            // keyName would name a new key pair: ignored, so the instance is neither replaced nor restarted.
+            assert.ok(named(r, vm).options.ignoreChanges.includes("keyName"));
+        }
+        for (const vm of ["azure-gateway", "azure-database"]) {
+            assert.notDeepStrictEqual(named(r, vm).inputs.osProfile, named(unrotated, vm).inputs.osProfile);
+            assert.deepStrictEqual(named(r, vm).options.ignoreChanges, ["osProfile"]);
+        }
+        // Only the access scripts change; the rest re-run because their connection changed (pulumi-command diffs it).
+        const changed = ofType(r, "command:remote:Command")
+            .filter((c) => c.inputs.triggers[0] !== named(unrotated, c.name).inputs.triggers[0])
+            .map((c) => c.name);
+        assert.deepStrictEqual(changed, ["aws-gateway-access", "aws-database-access", "azure-gateway-access", "azure-database-access"]);
+    });
+});
+
 describe("bad configuration is refused before anything is created", function () {
     const otherKey = mockKeyPair("another-key");
     const cases: [string, Record<string, unknown>, string][] = [
@@ -652,6 +753,16 @@ describe("bad configuration is refused before anything is created", function () 
             "a WAL segment size initdb refuses",
             { "crosscloud:walSegmentSizeMb": "3" },
             `crosscloud:walSegmentSizeMb "3" is not a power of 2 from 1 to 1024 (MB): use 16 (PostgreSQL's default) or e.g. 4 for a slow tunnel.`,
+        ],
+        [
+            "a malformed previous key during a rotation",
+            { "crosscloud:previousSshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----" },
+            `crosscloud:previousSshPrivateKey is malformed or passphrase-protected: set the unencrypted private key the hosts still authorize as a secret (pulumi config set --secret crosscloud:previousSshPrivateKey < OLD_KEY), or remove it (pulumi config rm crosscloud:previousSshPrivateKey).`,
+        ],
+        [
+            "a rotation to the same key",
+            { "crosscloud:previousSshPrivateKey": ADMIN_KEY.private },
+            `crosscloud:previousSshPrivateKey is the same key as crosscloud:sshPrivateKey: there is nothing to rotate; remove it (pulumi config rm crosscloud:previousSshPrivateKey).`,
         ],
         [
             "a bad VM size",
