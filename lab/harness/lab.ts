@@ -53,15 +53,20 @@ export interface StepRecord {
     detail: string;
 }
 
-/** The lab's admin key pair, made once per lab (the stack's `sshPublicKey`/`sshPrivateKey`). */
+const ADMIN_KEY_FILE = path.join(LAB_DIR, "admin_key");
+
+/** Keeps `pair` as the lab's admin key (the stack's `sshPublicKey`/`sshPrivateKey`) for later runs. */
+function saveAdminKey(pair: { private: string; public: string }): void {
+    fs.writeFileSync(ADMIN_KEY_FILE, pair.private, { mode: 0o600 });
+    fs.writeFileSync(`${ADMIN_KEY_FILE}.pub`, `${pair.public.trim()}\n`);
+}
+
+/** The lab's admin key pair, made once per lab and replaced only by a rotation. */
 function adminKey(): { private: string; public: string } {
-    const file = path.join(LAB_DIR, "admin_key");
-    if (!fs.existsSync(file)) {
-        const pair = generateEd25519KeyPair("crosscloud-lab-admin");
-        fs.writeFileSync(file, pair.private, { mode: 0o600 });
-        fs.writeFileSync(`${file}.pub`, `${pair.public}\n`);
+    if (!fs.existsSync(ADMIN_KEY_FILE)) {
+        saveAdminKey(generateEd25519KeyPair("crosscloud-lab-admin"));
     }
-    return { private: fs.readFileSync(file, "utf8"), public: fs.readFileSync(`${file}.pub`, "utf8").trim() };
+    return { private: fs.readFileSync(ADMIN_KEY_FILE, "utf8"), public: fs.readFileSync(`${ADMIN_KEY_FILE}.pub`, "utf8").trim() };
 }
 
 const OUTPUTS_FILE = path.join(LAB_DIR, "outputs.json");
@@ -73,7 +78,8 @@ export class Lab {
     /** Config of the latest `up` beyond lab/stack.json (e.g. the current primary): later runs keep it. */
     public overrides: Record<string, unknown> = {};
     public readonly stack: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "stack.json"), "utf8"));
-    public readonly adminKey = adminKey();
+    /** The admin key the stack is configured with now (`sshPublicKey`/`sshPrivateKey`). */
+    public adminKey = adminKey();
     private readonly started = Date.now();
 
     constructor() {
@@ -110,7 +116,7 @@ export class Lab {
                 "crosscloud:sshPublicKey": this.adminKey.public,
                 "crosscloud:sshPrivateKey": this.adminKey.private,
             },
-            secretKeys: ["crosscloud:sshPrivateKey"],
+            secretKeys: ["crosscloud:sshPrivateKey", "crosscloud:previousSshPrivateKey"],
             stack: "lab",
             newResource: cloud.newResource,
             call: cloudCalls(),
@@ -120,6 +126,20 @@ export class Lab {
         fs.writeFileSync(OUTPUTS_FILE, JSON.stringify({ outputs: this.outputs, overrides: this.overrides }), { mode: 0o600 });
         return { outputs: run.outputs, cloud };
     };
+
+    /**
+     * `pulumi config set crosscloud:sshPublicKey/sshPrivateKey` to `pair`: later runs use it. The caller
+     * sets crosscloud:previousSshPrivateKey for the rotating `up` (an override) and removes it after.
+     */
+    setAdminKey(pair: { private: string; public: string }): void {
+        saveAdminKey(pair);
+        this.adminKey = { private: pair.private, public: pair.public.trim() };
+    }
+
+    /** `pulumi config rm KEY`: an override no later run keeps. */
+    unset(key: string): void {
+        delete this.overrides[key];
+    }
 
     /** The site whose database is the primary now. */
     get primary(): Site {

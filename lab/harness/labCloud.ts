@@ -9,6 +9,7 @@ import * as path from "path";
 import { cloudResources, generatedKeys } from "../../tests/cloudMocks";
 import { ResourceBehaviour } from "../../tests/programRunner";
 import { CommandResult, ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
+import { interpretUserData } from "./cloudInit";
 
 const REPO = path.resolve(__dirname, "../..");
 export const LAB_DIR = path.join(REPO, ".lab");
@@ -39,6 +40,12 @@ interface PendingHost {
     name: string;
     build: () => { privateIp: string; publicIp?: string; [key: string]: unknown };
     booted?: Promise<void>;
+}
+
+/** The host spec's boot fields: the user data as handed over, and what cloud-init's ssh module makes of it. */
+function bootData(userData: string): { userData: string; bootSsh?: unknown } {
+    const boot = interpretUserData(userData);
+    return { userData, ...(boot.ssh ? { bootSsh: boot.ssh } : {}) };
 }
 
 export interface CommandRecord {
@@ -173,7 +180,7 @@ export class LabCloud {
                     hostname: name,
                     adminUser: "ubuntu",
                     authorizedKey: keyPair!.inputs.publicKey,
-                    userData: state.userData,
+                    ...bootData(state.userData),
                     // Nitro names the EBS volume after its id.
                     ...(attachment
                         ? {
@@ -204,7 +211,7 @@ export class LabCloud {
                 hostname: inputs.osProfile.computerName,
                 adminUser: inputs.osProfile.adminUsername,
                 authorizedKey: inputs.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData,
-                userData: Buffer.from(inputs.osProfile.customData, "base64").toString(),
+                ...bootData(Buffer.from(inputs.osProfile.customData, "base64").toString()),
                 ...((inputs.storageProfile.dataDisks ?? []).length > 0
                     ? { dataDisk: true, dataDiskPaths: ["/dev/disk/azure/scsi1/lun0"] }
                     : {}),
@@ -280,9 +287,9 @@ export class LabCloud {
             await this.ensureBooted(c.proxy.host);
         }
         await this.ensureBooted(c.host);
-        const fingerprint = createHash("sha256")
-            .update(JSON.stringify([c.host, inputs.create, inputs.stdin ?? "", inputs.triggers ?? []]))
-            .digest("hex");
+        // Everything the engine diffs: pulumi-command (v1.2.1, infer's default diff) updates a Command, and
+        // so re-runs `create`, when any input changes, its connection (a rotated key) included.
+        const fingerprint = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
         const saved: Record<string, { fingerprint: string; result: CommandResult }> = fs.existsSync(COMMAND_STATE)
             ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8"))
             : {};

@@ -1,9 +1,11 @@
 // Every lab scenario by the name `npm run lab -- run NAME...` and lab/harness/main.ts know it.
 // `npm test` runs TEST_SCENARIOS in this order on one lab.
 import { Lab } from "../lab";
+import { adminKeyRotation } from "./adminKeyRotation";
 import { benchDeployedSmoke, benchSmoke } from "./benchSmoke";
 import { databaseRestart } from "./databaseRestart";
 import { unplannedFailover } from "./failover";
+import { firstBoot } from "./firstBoot";
 import { gatewayRestart } from "./gatewayRestart";
 import { hostKeyPinning } from "./hostKeyPinning";
 import { idempotency } from "./idempotency";
@@ -19,6 +21,9 @@ import { wanCut, wanLossy } from "./wan";
 
 export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     validation,
+    // The first real pulumi up (issue 13).
+    firstBoot,
+    adminKeyRotation,
     idempotency,
     switchover: switchoverRoundTrip,
     failover: unplannedFailover,
@@ -42,6 +47,7 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
 
 export const TEST_SCENARIOS = [
     "validation",
+    "firstBoot",
     "idempotency",
     "switchover",
     "failover",
@@ -56,6 +62,7 @@ export const TEST_SCENARIOS = [
     // Leave the lab as found: default keep size and lifetimes restored, streaming.
     "slotOutage",
     "rekey",
+    "adminKeyRotation",
     "secretScan",
     "bench-smoke",
 ];

@@ -1,0 +1,109 @@
+// Rotating the admin key on a running stack, as the README's runbook says: set the new key pair and
+// crosscloud:previousSshPrivateKey, `pulumi up`, then remove previousSshPrivateKey and `up` again.
+// Under load: the new key works on all four hosts (directly and through the jump host), the old one
+// is refused, no host rebooted, no commit lost.
+import { ConnectionLike, generateEd25519KeyPair, runRemoteCommand } from "../../../scripts/ssh";
+import { databaseConnection, gatewayConnection } from "../faults";
+import { Lab, SITES, Site, shell } from "../lab";
+import { LoadClient } from "../load";
+
+const HOSTS = SITES.flatMap((s) => [`${s}-gateway`, `${s}-database`]);
+
+/** The host's boot: its PID 1's start time (clock ticks since the kernel booted), new on every (re)boot. */
+const bootMark = async (host: string) => (await shell(host, "cut -d' ' -f22 /proc/1/stat")).trim();
+
+/** Both connections of a site with `key` (the jump host's login too). */
+function connections(lab: Lab, site: Site, key: string): [string, ConnectionLike][] {
+    const gw = { ...gatewayConnection(lab, site), privateKey: key, dialErrorLimit: 0 };
+    const db = databaseConnection(lab, site);
+    return [
+        [`${site}-gateway`, gw],
+        [`${site}-database via ${site}-gateway`, { ...db, privateKey: key, dialErrorLimit: 0, proxy: gw }],
+    ];
+}
+
+export async function adminKeyRotation(lab: Lab): Promise<void> {
+    const load = new LoadClient(lab);
+    const oldKey = lab.adminKey;
+    const newKey = generateEd25519KeyPair("crosscloud-lab-admin-rotated");
+    const boots = Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await bootMark(h)] as const)));
+    await load.start();
+    try {
+        await lab.step("pulumi up with the new key pair and crosscloud:previousSshPrivateKey", async () => {
+            lab.setAdminKey(newKey);
+            const { cloud } = await lab.up({ "crosscloud:previousSshPrivateKey": oldKey.private }, lab.log, { onlyChanged: true });
+            const access = cloud.commands.filter((c) => c.name.endsWith("-access"));
+            const changed = access.filter((c) => /^crosscloud: done: 1 changes/m.test(c.stdout)).map((c) => c.name);
+            if (changed.length !== 4) {
+                throw new Error(`expected the 4 access steps to change authorized_keys, changed: ${changed.join(", ") || "none"}`);
+            }
+            // pulumi-command re-runs every Command whose connection changed: all of them, with the new key.
+            return `${cloud.commands.length} steps ran (the connection of each changed); authorized_keys changed by ${changed.join(", ")}`;
+        });
+    } finally {
+        lab.unset("crosscloud:previousSshPrivateKey");
+    }
+    await lab.step("the new key logs in to all four hosts, directly and through the jump host", async () => {
+        for (const site of SITES) {
+            for (const [what, c] of connections(lab, site, newKey.private)) {
+                await runRemoteCommand(`rotation-new-${what}`, c, "true").catch((err: Error) => {
+                    throw new Error(`${what}: the new key was refused: ${err.message}`);
+                });
+            }
+        }
+        return "4 hosts";
+    });
+    await lab.step("the old key is refused on all four hosts", async () => {
+        const refusals: string[] = [];
+        for (const site of SITES) {
+            const gatewayOld = { ...gatewayConnection(lab, site), privateKey: oldKey.private, dialErrorLimit: 0 };
+            const databaseOld = { ...databaseConnection(lab, site), privateKey: oldKey.private, dialErrorLimit: 0 };
+            // The database host itself refuses it: the jump host is logged in to with the new key.
+            const cases: [string, ConnectionLike][] = [
+                [`${site}-gateway`, gatewayOld],
+                [`${site}-database`, { ...databaseOld, proxy: { ...databaseOld.proxy!, privateKey: newKey.private, dialErrorLimit: 0 } }],
+            ];
+            for (const [what, c] of cases) {
+                const refused = await runRemoteCommand(`rotation-old-${what}`, c, "true").then(
+                    () => undefined,
+                    (err: Error) => err.message,
+                );
+                if (refused === undefined) {
+                    throw new Error(`${what}: the old key still logs in`);
+                }
+                if (!/authentication methods failed/.test(refused)) {
+                    throw new Error(`${what}: refused, but not for its key: ${refused}`);
+                }
+                refusals.push(what);
+            }
+        }
+        return `refused by ${refusals.join(", ")} (All configured authentication methods failed)`;
+    });
+    await lab.step("pulumi config rm crosscloud:previousSshPrivateKey; pulumi up: only the access steps run, 0 changes", async () => {
+        const { cloud } = await lab.up({}, lab.log, { onlyChanged: true });
+        const ran = cloud.commands.map((c) => c.name).sort();
+        const expected = HOSTS.map((h) => `${h}-access`).sort();
+        if (JSON.stringify(ran) !== JSON.stringify(expected)) {
+            throw new Error(`expected only ${expected.join(", ")} to run, ran: ${ran.join(", ")}`);
+        }
+        const changing = cloud.commands.filter((c) => !/^crosscloud: done: 0 changes/m.test(c.stdout)).map((c) => c.name);
+        if (changing.length > 0) {
+            throw new Error(`access steps changed hosts again: ${changing.join(", ")}`);
+        }
+        return `${ran.join(", ")}: 0 changes`;
+    });
+    await lab.step("no host rebooted, no commit lost", async () => {
+        const commits = await load.stop();
+        const rebooted = [];
+        for (const h of HOSTS) {
+            if ((await bootMark(h)) !== boots[h]) {
+                rebooted.push(h);
+            }
+        }
+        if (rebooted.length > 0) {
+            throw new Error(`hosts rebooted during the rotation: ${rebooted.join(", ")}`);
+        }
+        const { present } = await load.assertNoneLost(lab.primary, commits);
+        return `${commits.length} commits, 0 lost (${present} rows on ${lab.primary}); boot marks unchanged on ${HOSTS.length} hosts`;
+    });
+}
