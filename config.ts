@@ -136,10 +136,15 @@ function validateSiteConfig(
  */
 export function loadConfig(): StackConfig {
     const cfg = new pulumi.Config("crosscloud");
+    // Keys whose Pulumi.yaml default is "" (the CLI needs a default for every optional key): "" is unset.
+    const optional = (key: string): string | undefined => {
+        const value = cfg.get(key);
+        return value === "" ? undefined : value;
+    };
     const raw = {
         awsRegion: new pulumi.Config("aws").require("region"),
         azureLocation: new pulumi.Config("azure-native").require("location"),
-        awsCidr: cfg.get("awsCidr") ?? DEFAULTS.awsCidr,
+        awsCidr: optional("awsCidr") ?? DEFAULTS.awsCidr,
         azureCidr: cfg.get("azureCidr") ?? DEFAULTS.azureCidr,
         adminCidrs: cfg.getObject<string[]>("adminCidrs") ?? [],
         sshPublicKey: cfg.get("sshPublicKey") ?? "",
@@ -162,12 +167,12 @@ export function loadConfig(): StackConfig {
     const rawSource: RawSource = {
         ids: Object.fromEntries(
             (Object.keys(v.SOURCE_ID_KEYS) as v.SourceIdName[])
-                .map((n) => [n, cfg.get(v.SOURCE_ID_KEYS[n].key)])
+                .map((n) => [n, optional(v.SOURCE_ID_KEYS[n].key)])
                 .filter(([, value]) => value !== undefined),
         ),
-        stack: cfg.get("sourceStack"),
-        primaryHostKey: cfg.get("sourcePrimaryHostKey"),
-        awsCidrSet: cfg.get("awsCidr") !== undefined,
+        stack: optional("sourceStack"),
+        primaryHostKey: optional("sourcePrimaryHostKey"),
+        awsCidrSet: optional("awsCidr") !== undefined,
     };
     // The key is checked in plain text here and only ever used as a secret Output below.
     const previousKey = pulumi.runtime.getConfig("crosscloud:previousSshPrivateKey");
@@ -181,8 +186,8 @@ export function loadConfig(): StackConfig {
               ...(rawSource.stack !== undefined ? { stack: rawSource.stack } : { ids: rawSource.ids }),
               primaryHostKey: rawSource.primaryHostKey!.trim(),
               allowPrimaryRestart: cfg.getBoolean("allowPrimaryRestart") ?? false,
-              awsCidr: cfg.get("awsCidr"),
-              gatewayPrivateIp: cfg.get("sourceGatewayPrivateIp"),
+              awsCidr: optional("awsCidr"),
+              gatewayPrivateIp: optional("sourceGatewayPrivateIp"),
           }
         : undefined;
     return {
