@@ -69,12 +69,10 @@ for pub in 198.51.100.0/24 203.0.113.0/24; do ip -n "$NETNS" route add "$pub" vi
 # Start UML in its own session/process group (so down.sh can end exactly it).
 : > "$LAB/uml-console.log"
 UML_BIN=$(uml_binary)
-uml_env=()
-[[ $UML_BIN == /usr/bin/linux.uml ]] || uml_env=("${UML_CPU_ENV[@]}")
 setsid ip netns exec "$NETNS" "$UML_BIN" \
   mem="$UML_MEM" root=/dev/root rootfstype=hostfs rootflags=/ ro \
   init="$INFRA_DIR/uml/init.sh" con=null con0=null,fd:1 ssl=null \
-  umid="$UMID" uml_dir="$LAB/uml" eth0=tuntap,tap0 "${ubd_args[@]}" "${uml_env[@]}" \
+  umid="$UMID" uml_dir="$LAB/uml" eth0=tuntap,tap0 "${ubd_args[@]}" \
   </dev/null >>"$LAB/uml-console.log" 2>&1 &
 echo $! > "$UML_PIDFILE"
 
