@@ -133,6 +133,47 @@ describe("the shipped Pulumi.dev.yaml and the README's config set, as the CLI lo
     });
 });
 
+describe("rotating the admin key with the README's commands, as the CLI loads them", function () {
+    const old = generateEd25519KeyPair("crosscloud-old");
+    const rotated = generateEd25519KeyPair("crosscloud-new");
+    it("takes the new pair and crosscloud:previousSshPrivateKey as secrets, and the access steps log in with the previous key", async function () {
+        const loaded = loadStack({
+            projectFile: PULUMI_YAML,
+            stackName: "dev",
+            sets: [
+                ...readmeSets(old),
+                // README "Rotating the admin key"
+                { key: "crosscloud:sshPublicKey", value: rotated.public.replace(/\n+$/, "") },
+                { key: "crosscloud:sshPrivateKey", value: rotated.private, secret: true, stdin: true },
+                { key: "crosscloud:previousSshPrivateKey", value: old.private, secret: true, stdin: true },
+            ],
+        });
+        assert.deepStrictEqual(loaded.secretKeys.sort(), ["crosscloud:previousSshPrivateKey", "crosscloud:sshPrivateKey"]);
+        const { r } = await runLoaded(loaded);
+        assert.deepStrictEqual(
+            ["aws-gateway-access", "postgres-azure-node"].map((n) => named(r, n).inputs.connection.privateKey),
+            [old.private.replace(/\n$/, ""), rotated.private.replace(/\n$/, "")],
+        );
+    });
+    it("a Pulumi.yaml that declared previousSshPrivateKey as a secret with a default would stop the CLI", function () {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-cfg-"));
+        try {
+            const projectFile = path.join(dir, "Pulumi.yaml");
+            const declared = '  crosscloud:previousSshPrivateKey:\n    type: string\n    secret: true\n    default: ""\n';
+            fs.writeFileSync(projectFile, fs.readFileSync(PULUMI_YAML, "utf8").replace("\nconfig:\n", `\nconfig:\n${declared}`));
+            assert.throws(
+                () => loadStack({ projectFile, stackName: "dev", stackFile: path.join(ROOT, "Pulumi.dev.yaml"), sets: readmeSets(old) }),
+                {
+                    message:
+                        "validating stack config: Stack 'dev' with configuration key 'crosscloud:previousSshPrivateKey' must be encrypted as it's secret",
+                },
+            );
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("an existing-environment stack file (tests/fixtures/Pulumi.existing.yaml), as the CLI loads it", function () {
     const pair = generateEd25519KeyPair("crosscloud-existing");
     let loaded: ReturnType<typeof loadStack>;
