@@ -94,13 +94,19 @@ function parsePublicKey(line: string) {
 }
 
 /** The admin key pair: a valid OpenSSH public key and the matching, unencrypted private key. */
+/** An unencrypted OpenSSH private key, or undefined when `text` is none (missing, malformed, passphrase-protected). */
+function parsePrivateKey(text: string | undefined) {
+    const parsed = text ? sshUtils.parseKey(text) : undefined;
+    return !parsed || parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey() ? undefined : parsed;
+}
+
 export function checkSshKeys(publicKey: string | undefined, privateKey: string | undefined): string | undefined {
     const parsedPublic = publicKey ? parsePublicKey(publicKey) : undefined;
     if (!parsedPublic) {
         return `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`;
     }
-    const parsedPrivate = privateKey ? sshUtils.parseKey(privateKey) : undefined;
-    if (!parsedPrivate || parsedPrivate instanceof Error || Array.isArray(parsedPrivate) || !parsedPrivate.isPrivateKey()) {
+    const parsedPrivate = parsePrivateKey(privateKey);
+    if (!parsedPrivate) {
         return `crosscloud:sshPrivateKey is missing, malformed or passphrase-protected: set the unencrypted private key as a secret (pulumi config set --secret crosscloud:sshPrivateKey < ~/.ssh/id_ed25519).`;
     }
     if (!parsedPrivate.getPublicSSH().equals(parsedPublic.getPublicSSH())) {
@@ -296,17 +302,11 @@ export function checkPreviousSshKey(previous: string | undefined, current: strin
     if (previous === undefined || previous === "") {
         return undefined;
     }
-    const parsed = sshUtils.parseKey(previous);
-    if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey()) {
+    const parsed = parsePrivateKey(previous);
+    if (!parsed) {
         return `crosscloud:previousSshPrivateKey is malformed or passphrase-protected: set the unencrypted private key the hosts still authorize as a secret (pulumi config set --secret crosscloud:previousSshPrivateKey < OLD_KEY), or remove it (pulumi config rm crosscloud:previousSshPrivateKey).`;
     }
-    const currentParsed = current ? sshUtils.parseKey(current) : undefined;
-    if (
-        currentParsed &&
-        !(currentParsed instanceof Error) &&
-        !Array.isArray(currentParsed) &&
-        parsed.getPublicSSH().equals(currentParsed.getPublicSSH())
-    ) {
+    if (parsed.getPublicSSH().equals(parsePrivateKey(current)?.getPublicSSH() ?? Buffer.alloc(0))) {
         return `crosscloud:previousSshPrivateKey is the same key as crosscloud:sshPrivateKey: there is nothing to rotate; remove it (pulumi config rm crosscloud:previousSshPrivateKey).`;
     }
     return undefined;

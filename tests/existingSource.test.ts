@@ -4,9 +4,8 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { CloudMockOptions, DEFAULT_CLOUD, ExistingAwsMock, cloudCalls, cloudResources, legacyAws, mockKeyPair } from "./cloudMocks";
-import { countsByType, named, ofType } from "./inspect";
+import { countsByType, named, ofType, withWarnings } from "./inspect";
 import { ProgramRun, runProgram } from "./programRunner";
 import { ADMIN_KEY, DEV_STACK, SECRET_KEYS } from "./stacks";
 
@@ -39,19 +38,10 @@ function cloud(
 
 /** Runs the program, recording the warnings it logs and the resources it registers. */
 async function run(config: Record<string, unknown>, options = cloud()): Promise<{ r: ProgramRun; warnings: string[] }> {
-    const warnings: string[] = [];
-    const log = pulumi.log as { warn: (msg: string) => Promise<void> };
-    const original = log.warn;
-    log.warn = (msg: string) => {
-        warnings.push(msg);
-        return Promise.resolve();
-    };
-    try {
-        const r = await runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(options), call: cloudCalls(options) });
-        return { r, warnings };
-    } finally {
-        log.warn = original;
-    }
+    const { result: r, warnings } = await withWarnings(() =>
+        runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(options), call: cloudCalls(options) }),
+    );
+    return { r, warnings };
 }
 
 /** Ingress rules as [name, group (program-made by name, existing by id), protocol, ports, source]. */

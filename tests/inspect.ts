@@ -1,5 +1,6 @@
 // Small readers over a ProgramRun, and golden files.
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import { ProgramRun, Registration } from "./programRunner";
@@ -40,4 +41,20 @@ export function assertGolden(name: string, actual: string): void {
     }
     assert.ok(fs.existsSync(file), `golden file ${file} is missing: run UPDATE_GOLDEN=1 npm run test:unit and review it`);
     assert.strictEqual(actual, fs.readFileSync(file, "utf8"), `${name} differs from its golden file`);
+}
+
+/** Runs `body` with pulumi.log.warn recording the program's warnings instead of printing them. */
+export async function withWarnings<T>(body: () => Promise<T>): Promise<{ result: T; warnings: string[] }> {
+    const warnings: string[] = [];
+    const log = pulumi.log as { warn: (msg: string) => Promise<void> };
+    const original = log.warn;
+    log.warn = (msg: string) => {
+        warnings.push(msg);
+        return Promise.resolve();
+    };
+    try {
+        return { result: await body(), warnings };
+    } finally {
+        log.warn = original;
+    }
 }

@@ -4,11 +4,10 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { generateEd25519KeyPair } from "../scripts/ssh";
 import { ConfigSet, loadStack } from "./cliConfig";
 import { DEFAULT_CLOUD, cloudCalls, cloudResources, legacyAws } from "./cloudMocks";
-import { named, ofType } from "./inspect";
+import { named, ofType, withWarnings } from "./inspect";
 import { ProgramRun, runProgram } from "./programRunner";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -33,23 +32,21 @@ async function runLoaded(
     loaded: { config: Record<string, string>; secretKeys: string[] },
     cloud = DEFAULT_CLOUD,
 ): Promise<{ r: ProgramRun; warnings: string[] }> {
-    const warnings: string[] = [];
-    const log = pulumi.log as { warn: (msg: string) => Promise<void> };
-    const original = log.warn;
-    log.warn = (msg: string) => {
-        warnings.push(msg);
-        return Promise.resolve();
-    };
+    const { result: r, warnings } = await withWarnings(() =>
+        runProgram({ config: loaded.config, secretKeys: loaded.secretKeys, newResource: cloudResources(cloud), call: cloudCalls(cloud) }),
+    );
+    return { r, warnings };
+}
+
+/** Loads the dev stack against a copy of Pulumi.yaml with `declaration` added at the top of its config. */
+function loadWithDeclaration(declaration: string, sets: ConfigSet[]): ReturnType<typeof loadStack> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-cfg-"));
     try {
-        const r = await runProgram({
-            config: loaded.config,
-            secretKeys: loaded.secretKeys,
-            newResource: cloudResources(cloud),
-            call: cloudCalls(cloud),
-        });
-        return { r, warnings };
+        const projectFile = path.join(dir, "Pulumi.yaml");
+        fs.writeFileSync(projectFile, fs.readFileSync(PULUMI_YAML, "utf8").replace("\nconfig:\n", `\nconfig:\n${declaration}`));
+        return loadStack({ projectFile, stackName: "dev", stackFile: path.join(ROOT, "Pulumi.dev.yaml"), sets });
     } finally {
-        log.warn = original;
+        fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 
@@ -118,18 +115,10 @@ describe("the shipped Pulumi.dev.yaml and the README's config set, as the CLI lo
     });
 
     it("stops on a key added to Pulumi.yaml with neither default nor value", function () {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-cfg-"));
-        try {
-            const projectFile = path.join(dir, "Pulumi.yaml");
-            const added = "  crosscloud:someNewOption:\n    type: string\n    description: Optional, but declared without a default.\n";
-            fs.writeFileSync(projectFile, fs.readFileSync(PULUMI_YAML, "utf8").replace("\nconfig:\n", `\nconfig:\n${added}`));
-            assert.throws(
-                () => loadStack({ projectFile, stackName: "dev", stackFile: path.join(ROOT, "Pulumi.dev.yaml"), sets: readmeSets(pair) }),
-                { message: "validating stack config: Stack 'dev' is missing configuration value 'crosscloud:someNewOption'" },
-            );
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        const added = "  crosscloud:someNewOption:\n    type: string\n    description: Optional, but declared without a default.\n";
+        assert.throws(() => loadWithDeclaration(added, readmeSets(pair)), {
+            message: "validating stack config: Stack 'dev' is missing configuration value 'crosscloud:someNewOption'",
+        });
     });
 });
 
@@ -156,21 +145,11 @@ describe("rotating the admin key with the README's commands, as the CLI loads th
         );
     });
     it("a Pulumi.yaml that declared previousSshPrivateKey as a secret with a default would stop the CLI", function () {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-cfg-"));
-        try {
-            const projectFile = path.join(dir, "Pulumi.yaml");
-            const declared = '  crosscloud:previousSshPrivateKey:\n    type: string\n    secret: true\n    default: ""\n';
-            fs.writeFileSync(projectFile, fs.readFileSync(PULUMI_YAML, "utf8").replace("\nconfig:\n", `\nconfig:\n${declared}`));
-            assert.throws(
-                () => loadStack({ projectFile, stackName: "dev", stackFile: path.join(ROOT, "Pulumi.dev.yaml"), sets: readmeSets(old) }),
-                {
-                    message:
-                        "validating stack config: Stack 'dev' with configuration key 'crosscloud:previousSshPrivateKey' must be encrypted as it's secret",
-                },
-            );
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        const declared = '  crosscloud:previousSshPrivateKey:\n    type: string\n    secret: true\n    default: ""\n';
+        assert.throws(() => loadWithDeclaration(declared, readmeSets(old)), {
+            message:
+                "validating stack config: Stack 'dev' with configuration key 'crosscloud:previousSshPrivateKey' must be encrypted as it's secret",
+        });
     });
 });
 

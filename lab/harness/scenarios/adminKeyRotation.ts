@@ -12,13 +12,15 @@ const HOSTS = SITES.flatMap((s) => [`${s}-gateway`, `${s}-database`]);
 /** The host's boot: its PID 1's start time (clock ticks since the kernel booted), new on every (re)boot. */
 const bootMark = async (host: string) => (await shell(host, "cut -d' ' -f22 /proc/1/stat")).trim();
 
-/** Both connections of a site with `key` (the jump host's login too). */
-function connections(lab: Lab, site: Site, key: string): [string, ConnectionLike][] {
-    const gw = { ...gatewayConnection(lab, site), privateKey: key, dialErrorLimit: 0 };
-    const db = databaseConnection(lab, site);
+/**
+ * Both connections of a site, one dial each: the gateway with `key`, and the database host with `key`
+ * through the gateway logged in to with `jumpKey` (so a refusal there is the database host's own).
+ */
+function connections(lab: Lab, site: Site, key: string, jumpKey = key): [string, ConnectionLike][] {
+    const gateway = (privateKey: string) => ({ ...gatewayConnection(lab, site), privateKey, dialErrorLimit: 0 });
     return [
-        [`${site}-gateway`, gw],
-        [`${site}-database via ${site}-gateway`, { ...db, privateKey: key, dialErrorLimit: 0, proxy: gw }],
+        [`${site}-gateway`, gateway(key)],
+        [`${site}-database`, { ...databaseConnection(lab, site), privateKey: key, dialErrorLimit: 0, proxy: gateway(jumpKey) }],
     ];
 }
 
@@ -56,14 +58,8 @@ export async function adminKeyRotation(lab: Lab): Promise<void> {
     await lab.step("the old key is refused on all four hosts", async () => {
         const refusals: string[] = [];
         for (const site of SITES) {
-            const gatewayOld = { ...gatewayConnection(lab, site), privateKey: oldKey.private, dialErrorLimit: 0 };
-            const databaseOld = { ...databaseConnection(lab, site), privateKey: oldKey.private, dialErrorLimit: 0 };
-            // The database host itself refuses it: the jump host is logged in to with the new key.
-            const cases: [string, ConnectionLike][] = [
-                [`${site}-gateway`, gatewayOld],
-                [`${site}-database`, { ...databaseOld, proxy: { ...databaseOld.proxy!, privateKey: newKey.private, dialErrorLimit: 0 } }],
-            ];
-            for (const [what, c] of cases) {
+            // The jump host is logged in to with the new key: the database host itself must refuse the old one.
+            for (const [what, c] of connections(lab, site, oldKey.private, newKey.private)) {
                 const refused = await runRemoteCommand(`rotation-old-${what}`, c, "true").then(
                     () => undefined,
                     (err: Error) => err.message,
