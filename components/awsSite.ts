@@ -230,7 +230,14 @@ export class AwsSite extends pulumi.ComponentResource {
             },
             databaseHostKey,
         );
-        const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
+        // Associating an EIP with an instance fails while the VPC has no internet gateway attached;
+        // nothing else orders the two (pulumi-aws Eip docs: "EIP may require IGW to exist prior to
+        // association. Use dependsOn to set an explicit dependency on the IGW").
+        const eip = new aws.ec2.Eip(
+            `${name}-gateway-eip`,
+            { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") },
+            { parent: this, dependsOn: [igw] },
+        );
 
         const publicRoutes = new aws.ec2.RouteTable(
             `${name}-public-routes`,
@@ -367,6 +374,8 @@ export class AwsSite extends pulumi.ComponentResource {
             // It forwards packets that are neither from nor to itself.
             sourceDestCheck: false,
         });
+        // No dependsOn on an internet gateway here: it is the environment's own, not a resource of this
+        // stack, and attached before this program runs (the public subnet must route 0.0.0.0/0 to it).
         const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
         // One route in the existing table (a standalone resource): the Azure range through the gateway.
         // The table's other routes (its own way to the internet) stay as they are.

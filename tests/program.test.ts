@@ -196,6 +196,11 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(named(r, "azure-gateway-ip").inputs.publicIPAllocationMethod, "Static");
     });
 
+    it("associates the gateway's Elastic IP only after the internet gateway (pulumi-aws Eip docs: EIP may require IGW to exist prior to association)", function () {
+        assert.strictEqual(named(r, "aws-gateway-eip").inputs.instance, named(r, "aws-gateway").id);
+        assert.deepStrictEqual(named(r, "aws-gateway-eip").options.dependsOn, ["aws-igw"]);
+    });
+
     it("boots Ubuntu 24.04 with SSH keys only, IMDSv2, encrypted disks", function () {
         for (const name of ["aws-gateway", "aws-database"]) {
             const i = named(r, name);
