@@ -150,7 +150,13 @@ export class AwsSite extends pulumi.ComponentResource {
         const parent = { parent: this };
         const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
 
-        const zone = aws.getAvailabilityZonesOutput({ state: "available" }, parent).names[0];
+        // Regular Availability Zones only: an opted-in Local or Wavelength Zone is listed too, and its name
+        // sorts first (us-west-2-lax-1a before us-west-2a). EC2 DescribeAvailabilityZones filter zone-type
+        // (availability-zone | local-zone | wavelength-zone).
+        const zone = aws.getAvailabilityZonesOutput(
+            { state: "available", filters: [{ name: "zone-type", values: ["availability-zone"] }] },
+            parent,
+        ).names[0];
         const vpc = new aws.ec2.Vpc(
             `${name}-vpc`,
             { cidrBlock: args.cidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") },

@@ -99,8 +99,8 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.deepStrictEqual(
             ofType(r, "aws:ec2/subnet:Subnet").map((s) => [s.name, s.inputs.cidrBlock, s.inputs.availabilityZone]),
             [
-                ["aws-gateway-subnet", "10.10.0.0/24", "mock-zone-a"],
-                ["aws-database-subnet", "10.10.1.0/24", "mock-zone-a"],
+                ["aws-gateway-subnet", "10.10.0.0/24", "mock-1a"],
+                ["aws-database-subnet", "10.10.1.0/24", "mock-1a"],
             ],
         );
         assert.deepStrictEqual(
@@ -111,6 +111,17 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             ],
         );
         assert.deepStrictEqual(named(r, "azure-database-subnet").options.dependsOn, ["azure-gateway-subnet"]);
+    });
+
+    it("builds in a regular Availability Zone, never an opted-in Local Zone whose name sorts first (EC2 DescribeAvailabilityZones filter zone-type)", function () {
+        assert.deepStrictEqual(
+            r.invocations.filter((i) => i.token === "aws:index/getAvailabilityZones:getAvailabilityZones").map((i) => i.inputs),
+            [{ state: "available", filters: [{ name: "zone-type", values: ["availability-zone"] }] }],
+        );
+        assert.deepStrictEqual(
+            [named(r, "aws-gateway-subnet"), named(r, "aws-database-subnet"), named(r, "aws-pgdata")].map((x) => x.inputs.availabilityZone),
+            ["mock-1a", "mock-1a", "mock-1a"],
+        );
     });
 
     it("opens exactly these security group rules", function () {
@@ -260,7 +271,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             [named(r, "aws-pgdata").inputs.encrypted, named(r, "aws-pgdata").inputs.type, named(r, "aws-pgdata").inputs.size],
             [true, "gp3", 64],
         );
-        assert.strictEqual(named(r, "aws-pgdata").inputs.availabilityZone, "mock-zone-a");
+        assert.strictEqual(named(r, "aws-pgdata").inputs.availabilityZone, "mock-1a");
         assert.deepStrictEqual(named(r, "azure-pgdata").inputs.diskSizeGB, 64);
     });
 
