@@ -1,6 +1,8 @@
 // The real index.ts under Pulumi mocks: the exact graph, rules, routes, secrets and rendered files.
 import * as assert from "assert";
 import { execFileSync } from "child_process";
+import { generateKeyPairSync } from "crypto";
+import { utils as sshUtils } from "ssh2";
 import { SshHostOutput, promoteScript } from "../components/postgresReplicaPair";
 import { connectionFor } from "../scripts/failover";
 import { renderHostScript } from "../scripts/render";
@@ -576,8 +578,32 @@ describe("AMI selection", function () {
     });
 });
 
+/** A key pair of another type than the program's Ed25519: the OpenSSH public line and the PEM private key. */
+function otherTypeKeyPair(kind: "ecdsa-p256" | "rsa-1024"): { public: string; private: string } {
+    // SEC1 and PKCS#1 PEM: the private key formats ssh2 (and OpenSSH) read besides OpenSSH's own.
+    const { privateKey } =
+        kind === "ecdsa-p256"
+            ? generateKeyPairSync("ec", {
+                  namedCurve: "P-256",
+                  privateKeyEncoding: { type: "sec1", format: "pem" },
+                  publicKeyEncoding: { type: "spki", format: "pem" },
+              })
+            : generateKeyPairSync("rsa", {
+                  modulusLength: 1024,
+                  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+                  publicKeyEncoding: { type: "spki", format: "pem" },
+              });
+    const parsed = sshUtils.parseKey(privateKey);
+    if (parsed instanceof Error || Array.isArray(parsed)) {
+        throw new Error(`ssh2 cannot read the generated ${kind} key`);
+    }
+    return { public: `${parsed.type} ${parsed.getPublicSSH().toString("base64")} someone@laptop`, private: privateKey };
+}
+
 describe("bad configuration is refused before anything is created", function () {
     const otherKey = mockKeyPair("another-key");
+    const ecdsaKey = otherTypeKeyPair("ecdsa-p256");
+    const smallRsaKey = otherTypeKeyPair("rsa-1024");
     const cases: [string, Record<string, unknown>, string][] = [
         [
             "overlapping ranges",
@@ -618,6 +644,19 @@ describe("bad configuration is refused before anything is created", function () 
             "a malformed public key",
             { "crosscloud:sshPublicKey": "ssh-ed25519 not-base64!" },
             `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`,
+        ],
+        [
+            // EC2 key pairs take RSA and ED25519 (EC2 User Guide, "Create a key pair"; ImportKeyPair: "an RSA or
+            // ED25519 key pair"); Azure takes RSA of at least 2048 bits and ED25519, "ECDSA ... not supported"
+            // (Azure docs, "Supported SSH key formats").
+            "an ECDSA admin key (EC2 key pairs and Azure VMs take only RSA and Ed25519)",
+            { "crosscloud:sshPublicKey": ecdsaKey.public, "crosscloud:sshPrivateKey": ecdsaKey.private },
+            `crosscloud:sshPublicKey is an ecdsa-sha2-nistp256 key, which EC2 key pairs and Azure VMs do not accept (they take RSA and Ed25519): make an Ed25519 pair (ssh-keygen -t ed25519) and set crosscloud:sshPublicKey and crosscloud:sshPrivateKey to its two halves.`,
+        ],
+        [
+            "an RSA admin key under 2048 bits (Azure's minimum)",
+            { "crosscloud:sshPublicKey": smallRsaKey.public, "crosscloud:sshPrivateKey": smallRsaKey.private },
+            `crosscloud:sshPublicKey is a 1024-bit RSA key, and Azure VMs take RSA keys of 2048 bits or more: make an Ed25519 pair (ssh-keygen -t ed25519) and set crosscloud:sshPublicKey and crosscloud:sshPrivateKey to its two halves.`,
         ],
         [
             "no private key",
