@@ -36,13 +36,22 @@ if [[ -n $DATA_DEVICE ]]; then
 fi
 
 # --- packages: Ubuntu 24.04 ships PostgreSQL 16; other versions come from the PGDG repository
-if ! dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed'; then
-    if ! apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+ensure_postgres_source() {
+    postgres_candidate() { apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+    # Installed: nothing to ask apt (a converged host needs no network here).
+    dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed' && return 0
+    # A fresh image may boot with empty package lists, where nothing has a candidate: refresh them
+    # before concluding that only PGDG has this version.
+    if ! postgres_candidate; then
+        DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
+    fi
+    if ! postgres_candidate; then
         ensure_packages postgresql-common
         /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y >/dev/null
         changed "added the PGDG apt repository"
     fi
-fi
+}
+ensure_postgres_source
 # The server package would create a "main" cluster on install, with the package's defaults (16 MB WAL
 # segments) and without the marker that tells a standby's empty cluster from one holding data: this
 # step creates the cluster itself, below.
