@@ -16,6 +16,20 @@ export const AWS_ADMIN_USER = "ubuntu";
 /** The device name the PGDATA volume is attached as; Nitro instances show it as an NVMe disk. */
 export const DATA_VOLUME_DEVICE_NAME = "/dev/sdf";
 
+/**
+ * The names the PGDATA volume may have on the host, in order. Nitro types expose EBS as NVMe disks whose
+ * serial is the volume id (EBS docs, "Map Amazon EBS volumes to NVMe device names"); on Xen types (t2, m4,
+ * c4, r4, ...) the kernel's block driver renames /dev/sdf to /dev/xvdf (EC2 docs, "Device names on Linux
+ * instances": "/dev/sdh ... could be renamed /dev/xvdh").
+ */
+export function dataVolumePaths(volumeId: string): string[] {
+    return [
+        `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`,
+        DATA_VOLUME_DEVICE_NAME.replace("/dev/sd", "/dev/xvd"),
+        DATA_VOLUME_DEVICE_NAME,
+    ];
+}
+
 export interface AwsSiteArgs {
     /** AWS region of the site (the default provider's `aws:region`); the AMI is looked up there. */
     region: string;
@@ -313,8 +327,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 via: gatewaySsh,
             },
             privateIp: layout.databaseIp,
-            // Nitro instances expose EBS volumes as NVMe disks whose serial is the volume id.
-            dataDevice: dataVolume.id.apply((id) => `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${id.replace("-", "")}`),
+            dataDevices: dataVolume.id.apply(dataVolumePaths),
             firewall: databaseFirewall,
             ready: [database, attachment, privateRoutes, ...routeAssociations, ...siteRules],
         };
@@ -433,7 +446,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 },
                 privateIp: e.primary.privateIp,
                 // PGDATA stays where the host has it: no program-managed data disk.
-                dataDevice: pulumi.output(""),
+                dataDevices: pulumi.output([]),
                 firewall: databaseFirewall,
                 ready: [peerRoute, ...siteRules],
             },

@@ -86,3 +86,66 @@ cp "$STATE/mirror" "$STATE/lists"`,
         assert.match(r.stdout, /^crosscloud: changed: added the PGDG apt repository \(at \+[0-9.]+ s\)$/m);
     });
 });
+
+describe("postgres-node.sh find_data_disk: the first candidate path that appears, waited for, bounded", function () {
+    // The function as the host runs it, with lib.sh's own wait_until (polling every 0.1 s). Block devices
+    // cannot be made here: `test -b` is stubbed to take any existing path for one.
+    function run(timeout: number, candidates: string[], appear: { path: string; afterSeconds: number }[] = []) {
+        const script = `${fs.readFileSync(path.join(HOST, "lib.sh"), "utf8")}
+POLL_SECONDS=0.1
+test() { if [[ $1 == -b ]]; then [[ -e $2 ]]; else builtin test "$@"; fi; }
+${appear.map((a) => `(sleep ${a.afterSeconds}; touch '${a.path}') &`).join("\n")}
+${hostFunction("postgres-node.sh", "find_data_disk")}
+find_data_disk ${timeout} ${candidates.map((c) => `'${c}'`).join(" ")}
+echo "found $data_disk"
+`;
+        const started = Date.now();
+        try {
+            const stdout = execFileSync("bash", ["-euo", "pipefail", "-c", script], {
+                encoding: "utf8",
+                stdio: ["ignore", "pipe", "pipe"],
+            });
+            return { status: 0, stdout, stderr: "", seconds: (Date.now() - started) / 1000 };
+        } catch (err) {
+            const e = err as { status: number; stdout: string; stderr: string };
+            return { status: e.status, stdout: e.stdout, stderr: e.stderr, seconds: (Date.now() - started) / 1000 };
+        }
+    }
+    let dir: string;
+    let disks: string[];
+    beforeEach(function () {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-disk-"));
+        // As the AWS site lists them: NVMe by volume id (Nitro), then the Xen names.
+        disks = ["nvme-Amazon_Elastic_Block_Store_vol0123", "xvdf", "sdf"].map((d) => path.join(dir, d));
+    });
+    afterEach(function () {
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("takes the candidate that exists (a Xen type's /dev/xvdf), and the first one listed when several do", function () {
+        fs.writeFileSync(disks[1], "");
+        assert.deepStrictEqual(run(5, disks).stdout, `found ${disks[1]}\n`);
+        fs.writeFileSync(disks[2], "");
+        fs.writeFileSync(disks[0], "");
+        assert.deepStrictEqual(run(5, disks).stdout, `found ${disks[0]}\n`);
+    });
+
+    it("waits for a disk that is still being attached", function () {
+        const r = run(10, disks, [{ path: disks[0], afterSeconds: 0.5 }]);
+        assert.deepStrictEqual([r.status, r.stdout], [0, `found ${disks[0]}\n`]);
+    });
+
+    it("gives up after its bound, naming every path it waited for", function () {
+        // wait_until counts whole seconds (EPOCHSECONDS): a bound of 2 s waits from just over 1 s to 2 s.
+        const r = run(2, disks);
+        assert.deepStrictEqual(
+            [r.status, r.stdout, r.stderr],
+            [
+                1,
+                "",
+                `crosscloud: error: the data disk did not appear within 2 s at any of ${disks.join(", ")}: check that the volume or disk is attached to this host (crosscloud:awsDbType / crosscloud:azureDbSize decide how it is named)\n`,
+            ],
+        );
+        assert.ok(r.seconds >= 1 && r.seconds < 4, `took ${r.seconds} s`);
+    });
+});

@@ -277,6 +277,21 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.deepStrictEqual(named(r, "azure-pgdata").inputs.diskSizeGB, 64);
     });
 
+    it("hands each database host the candidate paths of its data disk, for every disk interface its size may have", function () {
+        const dataDevices = (step: string) => /^readonly DATA_DEVICES='([^']*)'$/m.exec(named(r, step).inputs.stdin)?.[1];
+        // EBS: NVMe named after the volume id on Nitro types (EBS docs, "Map Amazon EBS volumes to NVMe device
+        // names"); on Xen types the kernel renames /dev/sdf to /dev/xvdf (EC2 docs, "Device names on Linux instances").
+        const volume = named(r, "aws-pgdata").id.replace("-", "");
+        assert.strictEqual(
+            dataDevices("postgres-aws-node"),
+            `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volume} /dev/xvdf /dev/sdf`,
+        );
+        assert.strictEqual(named(r, "aws-pgdata-attachment").inputs.deviceName, "/dev/sdf");
+        // Azure LUN 0: the SCSI link, then azure-vm-utils' link, which NVMe sizes (v6) have alone
+        // (azure-vm-utils doc/disk-identification.md, udev/80-azure-disk.rules).
+        assert.strictEqual(dataDevices("postgres-azure-node"), "/dev/disk/azure/scsi1/lun0 /dev/disk/azure/data/by-lun/0");
+    });
+
     it("reaches each database host through its gateway, pinning both host keys", function () {
         const conn = named(r, "postgres-azure-node").inputs.connection;
         const hostKey = (name: string) => named(r, name).state.publicKeyOpenssh.trim();
