@@ -17,6 +17,20 @@ export const AWS_ADMIN_USER = "ubuntu";
 /** The device name the PGDATA volume is attached as; Nitro instances show it as an NVMe disk. */
 export const DATA_VOLUME_DEVICE_NAME = "/dev/sdf";
 
+/**
+ * The names the PGDATA volume may have on the host, in order. Nitro types expose EBS as NVMe disks whose
+ * serial is the volume id (EBS docs, "Map Amazon EBS volumes to NVMe device names"); on Xen types (t2, m4,
+ * c4, r4, ...) the kernel's block driver renames /dev/sdf to /dev/xvdf (EC2 docs, "Device names on Linux
+ * instances": "/dev/sdh ... could be renamed /dev/xvdh").
+ */
+export function dataVolumePaths(volumeId: string): string[] {
+    return [
+        `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`,
+        DATA_VOLUME_DEVICE_NAME.replace("/dev/sd", "/dev/xvd"),
+        DATA_VOLUME_DEVICE_NAME,
+    ];
+}
+
 export interface AwsSiteArgs {
     /** AWS region of the site (the default provider's `aws:region`); the AMI is looked up there. */
     region: string;
@@ -163,7 +177,13 @@ export class AwsSite extends pulumi.ComponentResource {
         const parent = { parent: this };
         const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
 
-        const zone = aws.getAvailabilityZonesOutput({ state: "available" }, parent).names[0];
+        // Regular Availability Zones only: an opted-in Local or Wavelength Zone is listed too, and its name
+        // sorts first (us-west-2-lax-1a before us-west-2a). EC2 DescribeAvailabilityZones filter zone-type
+        // (availability-zone | local-zone | wavelength-zone).
+        const zone = aws.getAvailabilityZonesOutput(
+            { state: "available", filters: [{ name: "zone-type", values: ["availability-zone"] }] },
+            parent,
+        ).names[0];
         const vpc = new aws.ec2.Vpc(
             `${name}-vpc`,
             { cidrBlock: args.cidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") },
@@ -243,7 +263,14 @@ export class AwsSite extends pulumi.ComponentResource {
             },
             databaseHostKey,
         );
-        const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
+        // Associating an EIP with an instance fails while the VPC has no internet gateway attached;
+        // nothing else orders the two (pulumi-aws Eip docs: "EIP may require IGW to exist prior to
+        // association. Use dependsOn to set an explicit dependency on the IGW").
+        const eip = new aws.ec2.Eip(
+            `${name}-gateway-eip`,
+            { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") },
+            { parent: this, dependsOn: [igw] },
+        );
 
         const publicRoutes = new aws.ec2.RouteTable(
             `${name}-public-routes`,
@@ -313,8 +340,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 via: gatewaySsh,
             },
             privateIp: layout.databaseIp,
-            // Nitro instances expose EBS volumes as NVMe disks whose serial is the volume id.
-            dataDevice: dataVolume.id.apply((id) => `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${id.replace("-", "")}`),
+            dataDevices: dataVolume.id.apply(dataVolumePaths),
             firewall: databaseFirewall,
             ready: [database, attachment, privateRoutes, ...routeAssociations, ...siteRules],
         };
@@ -380,6 +406,8 @@ export class AwsSite extends pulumi.ComponentResource {
             // It forwards packets that are neither from nor to itself.
             sourceDestCheck: false,
         });
+        // No dependsOn on an internet gateway here: it is the environment's own, not a resource of this
+        // stack, and attached before this program runs (the public subnet must route 0.0.0.0/0 to it).
         const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
         // One route in the existing table (a standalone resource): the Azure range through the gateway.
         // The table's other routes (its own way to the internet) stay as they are.
@@ -431,7 +459,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 },
                 privateIp: e.primary.privateIp,
                 // PGDATA stays where the host has it: no program-managed data disk.
-                dataDevice: pulumi.output(""),
+                dataDevices: pulumi.output([]),
                 firewall: databaseFirewall,
                 ready: [peerRoute, ...siteRules],
             },

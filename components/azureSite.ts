@@ -14,8 +14,12 @@ import { checkAdminCidrs, checkSiteCidr, checkVmSize, problems } from "./validat
 export const UBUNTU_IMAGE = { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", version: "latest" };
 /** The admin user created on both VMs (SSH key only). */
 export const AZURE_ADMIN_USER = "azureuser";
-/** Where the Azure Linux agent's udev rules name the data disk at LUN 0. */
-export const DATA_DISK_DEVICE = "/dev/disk/azure/scsi1/lun0";
+/**
+ * The data disk at LUN 0, as the host may name it: the Azure Linux agent's SCSI link, then azure-vm-utils'
+ * link, which sizes that attach disks over NVMe (the v6 families) have alone (azure-vm-utils
+ * doc/disk-identification.md and udev/80-azure-disk.rules; SCSI sizes with it have both).
+ */
+export const DATA_DISK_DEVICES = ["/dev/disk/azure/scsi1/lun0", "/dev/disk/azure/data/by-lun/0"];
 /** NSG priorities: the site's own rules, rules other components add, and the explicit deny. */
 export const SITE_RULE_PRIORITY = 100;
 export const ADDED_RULE_PRIORITY = 200;
@@ -308,7 +312,7 @@ export class AzureSite extends pulumi.ComponentResource {
                 via: gatewaySsh,
             },
             privateIp: layout.databaseIp,
-            dataDevice: pulumi.output(DATA_DISK_DEVICE),
+            dataDevices: pulumi.output(DATA_DISK_DEVICES),
             firewall: databaseFirewall,
             ready: [databaseVm, databaseRoutes, ...siteRules],
         };

@@ -53,8 +53,11 @@ export interface DatabaseHost {
     site: string;
     ssh: SshHost;
     privateIp: string;
-    /** Stable device path of the PGDATA disk, as the OS names it. */
-    dataDevice: pulumi.Output<string>;
+    /**
+     * Stable device paths the PGDATA disk may have, in order: the host takes the first that appears
+     * (the name depends on the size's disk interface). Empty: no program-managed data disk.
+     */
+    dataDevices: pulumi.Output<string[]>;
     firewall: HostFirewall;
     ready: pulumi.Resource[];
 }

@@ -191,9 +191,9 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                     archiveKey.privateKeyOpenssh,
                     archiveKey.publicKeyOpenssh,
                     peer.ssh.hostPublicKey,
-                    host.dataDevice,
+                    host.dataDevices,
                 ])
-                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevice]) =>
+                .apply(([replicatorPassword, adminPassword, archivePrivate, archivePublic, peerHostKey, dataDevices]) =>
                     postgresScript(pgNode, {
                         restartPolicy: restartPolicy(host),
                         replicatorPassword,
@@ -201,7 +201,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                         archivePrivate,
                         archivePublic,
                         peerHostKey,
-                        dataDevice,
+                        dataDevices,
                         retentionDays,
                     }),
                 );
@@ -325,7 +325,7 @@ interface PostgresSecrets {
     archivePublic: string;
     /** The peer database host's SSH host key, pinned for the archive pull. */
     peerHostKey: string;
-    dataDevice: string;
+    dataDevices: string[];
     retentionDays: number;
 }
 
@@ -432,7 +432,7 @@ function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
             PG_VERSION: node.version,
             ROLE: node.role,
             WAL_SEGMENT_MB: node.walSegmentSizeMb,
-            DATA_DEVICE: s.dataDevice,
+            DATA_DEVICES: s.dataDevices.join(" "),
             PEER_IP: node.peerIp,
             SLOT: slotName(node.name),
             REPLICATION: node.replication,

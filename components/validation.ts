@@ -1,6 +1,7 @@
 // Checks of user input. Each returns the problem as a sentence that names the config key and the fix,
 // or undefined. config.ts runs all of them before any resource exists; components run theirs again on
 // their own args (with pulumi.ResourceError) so that a component used on its own is as safe.
+import { createPublicKey } from "crypto";
 import { utils as sshUtils } from "ssh2";
 import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS } from "../scripts/ipsec";
 import { LARGEST_SITE_PREFIX, SMALLEST_SITE_PREFIX, isNetworkAddress, isPrivateRange, parseCidr, rangesOverlap } from "./network";
@@ -93,17 +94,35 @@ function parsePublicKey(line: string) {
     return parsed instanceof Error || Array.isArray(parsed) || parsed.isPrivateKey() ? undefined : parsed;
 }
 
-/** The admin key pair: a valid OpenSSH public key and the matching, unencrypted private key. */
 /** An unencrypted OpenSSH private key, or undefined when `text` is none (missing, malformed, passphrase-protected). */
 function parsePrivateKey(text: string | undefined) {
     const parsed = text ? sshUtils.parseKey(text) : undefined;
     return !parsed || parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey() ? undefined : parsed;
 }
 
+/** RSA keys shorter than this are refused by Azure ("SSH-2 RSA with a minimum length of 2048 bits"). */
+export const MIN_RSA_KEY_BITS = 2048;
+
+/**
+ * The admin key pair: a valid OpenSSH public key of a type both clouds accept, and the matching,
+ * unencrypted private key. EC2 key pairs take RSA and ED25519 (EC2 User Guide, "Create a key pair";
+ * ImportKeyPair); Azure VMs take RSA of at least 2048 bits and ED25519, not ECDSA (Azure docs,
+ * "Supported SSH key formats").
+ */
 export function checkSshKeys(publicKey: string | undefined, privateKey: string | undefined): string | undefined {
     const parsedPublic = publicKey ? parsePublicKey(publicKey) : undefined;
     if (!parsedPublic) {
         return `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`;
+    }
+    const makeEd25519 = `make an Ed25519 pair (ssh-keygen -t ed25519) and set crosscloud:sshPublicKey and crosscloud:sshPrivateKey to its two halves.`;
+    if (parsedPublic.type !== "ssh-ed25519" && parsedPublic.type !== "ssh-rsa") {
+        return `crosscloud:sshPublicKey is an ${parsedPublic.type} key, which EC2 key pairs and Azure VMs do not accept (they take RSA and Ed25519): ${makeEd25519}`;
+    }
+    if (parsedPublic.type === "ssh-rsa") {
+        const bits = createPublicKey(parsedPublic.getPublicPEM()).asymmetricKeyDetails?.modulusLength ?? 0;
+        if (bits < MIN_RSA_KEY_BITS) {
+            return `crosscloud:sshPublicKey is a ${bits}-bit RSA key, and Azure VMs take RSA keys of ${MIN_RSA_KEY_BITS} bits or more: ${makeEd25519}`;
+        }
     }
     const parsedPrivate = parsePrivateKey(privateKey);
     if (!parsedPrivate) {

@@ -93,6 +93,8 @@ function azureId(type: string, name: string): string {
 }
 
 export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): ResourceBehaviour {
+    // An instance is in its subnet's zone, as EC2 places it.
+    const subnetZones = new Map<string, string>();
     // eslint-disable-next-line @typescript-eslint/require-await -- the runner awaits whatever it gets
     return async ({ type, name, inputs }) => {
         const awsId = (prefix: string) => `${prefix}-${digest(`${type}/${name}`, 17)}`;
@@ -102,6 +104,7 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
             case "aws:ec2/internetGateway:InternetGateway":
                 return { id: awsId("igw"), state: {} };
             case "aws:ec2/subnet:Subnet":
+                subnetZones.set(awsId("subnet"), inputs.availabilityZone ?? MOCK_ZONES[0].zoneName);
                 return { id: awsId("subnet"), state: {} };
             case "aws:ec2/routeTable:RouteTable":
                 return { id: awsId("rtb"), state: {} };
@@ -117,7 +120,10 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
             case "aws:ec2/instance:Instance":
                 return {
                     id: awsId("i"),
-                    state: { primaryNetworkInterfaceId: awsId("eni"), availabilityZone: inputs.availabilityZone ?? "mock-zone-a" },
+                    state: {
+                        primaryNetworkInterfaceId: awsId("eni"),
+                        availabilityZone: subnetZones.get(inputs.subnetId) ?? MOCK_ZONES[0].zoneName,
+                    },
                 };
             case "aws:ec2/eip:Eip":
                 return { id: awsId("eipalloc"), state: { publicIp: options.awsPublicIp } };
@@ -164,11 +170,55 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
     };
 }
 
+/**
+ * The zones of the mock region as DescribeAvailabilityZones describes them: two Availability Zones, an
+ * opted-in Local Zone whose name sorts before them ("-" < "a", as us-west-2-lax-1a before us-west-2a)
+ * and one not opted in.
+ */
+export const MOCK_ZONES = [
+    { zoneName: "mock-1a", zoneId: "mck1-az1", zoneType: "availability-zone", optInStatus: "opt-in-not-required", state: "available" },
+    { zoneName: "mock-1b", zoneId: "mck1-az2", zoneType: "availability-zone", optInStatus: "opt-in-not-required", state: "available" },
+    { zoneName: "mock-1-lcl-1a", zoneId: "mck1-lcl1-az1", zoneType: "local-zone", optInStatus: "opted-in", state: "available" },
+    { zoneName: "mock-1-lcl-2a", zoneId: "mck1-lcl2-az1", zoneType: "local-zone", optInStatus: "not-opted-in", state: "available" },
+];
+
+/** The filters DescribeAvailabilityZones takes, by the zone attribute each one matches. */
+const ZONE_FILTERS: Record<string, keyof (typeof MOCK_ZONES)[number]> = {
+    "zone-name": "zoneName",
+    "zone-id": "zoneId",
+    "zone-type": "zoneType",
+    "opt-in-status": "optInStatus",
+    state: "state",
+};
+
+/**
+ * aws.getAvailabilityZones as the provider answers it: the API's filters (an unknown filter name is an
+ * error), zones not opted in left out unless allAvailabilityZones, then sorted by name (the provider sorts).
+ */
+function availabilityZones(inputs: Record<string, any>): Record<string, any> {
+    const filters: { name: string; values: string[] }[] = [
+        ...(inputs.state !== undefined ? [{ name: "state", values: [inputs.state as string] }] : []),
+        ...((inputs.filters ?? []) as { name: string; values: string[] }[]),
+    ];
+    const zones = MOCK_ZONES.filter(
+        (z) =>
+            (inputs.allAvailabilityZones === true || z.optInStatus !== "not-opted-in") &&
+            filters.every((f) => {
+                const attribute = ZONE_FILTERS[f.name];
+                if (!attribute) {
+                    throw new Error(`InvalidParameterValue: The filter '${f.name}' is invalid`);
+                }
+                return f.values.includes(z[attribute]);
+            }),
+    ).sort((a, b) => (a.zoneName < b.zoneName ? -1 : a.zoneName > b.zoneName ? 1 : 0));
+    return { names: zones.map((z) => z.zoneName), zoneIds: zones.map((z) => z.zoneId), id: "mock" };
+}
+
 export function cloudCalls(options: CloudMockOptions = DEFAULT_CLOUD): CallBehaviour {
     return ({ token, inputs }: Invocation) => {
         switch (token) {
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
-                return { names: ["mock-zone-a", "mock-zone-b"], zoneIds: ["mz1-az1", "mz1-az2"], id: "mock" };
+                return availabilityZones(inputs);
             case "aws:ec2/getAmi:getAmi":
                 if (!options.amiLookupResult) {
                     throw new Error("Your query returned no results. Please change your search criteria and try again.");

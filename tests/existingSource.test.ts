@@ -198,10 +198,10 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
     });
 
     it("leaves the existing host's disks alone and does not restart it without consent, and the preview says so", function () {
-        assert.strictEqual(scriptVar(r, "postgres-aws-node", "DATA_DEVICE"), "");
+        assert.strictEqual(scriptVar(r, "postgres-aws-node", "DATA_DEVICES"), "");
         assert.strictEqual(scriptVar(r, "postgres-aws-node", "RESTART_POLICY"), "report");
         assert.strictEqual(scriptVar(r, "postgres-azure-node", "RESTART_POLICY"), "restart");
-        assert.match(scriptVar(r, "postgres-azure-node", "DATA_DEVICE")!, /^\/dev\/disk\/azure\//);
+        assert.strictEqual(scriptVar(r, "postgres-azure-node", "DATA_DEVICES"), "/dev/disk/azure/scsi1/lun0 /dev/disk/azure/data/by-lun/0");
         assert.deepStrictEqual(warnings, [
             `PostgreSQL on the existing aws database host will not be restarted: settings that need a restart (archive_mode, wal_log_hints, listen_addresses, ...) stay pending and its step prints "crosscloud: restart-needed: <settings>"; set crosscloud:allowPrimaryRestart to true to allow the restart.`,
         ]);

@@ -2,6 +2,8 @@
 import * as assert from "assert";
 import * as YAML from "yaml";
 import { execFileSync } from "child_process";
+import { generateKeyPairSync } from "crypto";
+import { utils as sshUtils } from "ssh2";
 import { SshHostOutput, promoteScript } from "../components/postgresReplicaPair";
 import { connectionFor } from "../scripts/failover";
 import { renderHostScript } from "../scripts/render";
@@ -100,8 +102,8 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.deepStrictEqual(
             ofType(r, "aws:ec2/subnet:Subnet").map((s) => [s.name, s.inputs.cidrBlock, s.inputs.availabilityZone]),
             [
-                ["aws-gateway-subnet", "10.10.0.0/24", "mock-zone-a"],
-                ["aws-database-subnet", "10.10.1.0/24", "mock-zone-a"],
+                ["aws-gateway-subnet", "10.10.0.0/24", "mock-1a"],
+                ["aws-database-subnet", "10.10.1.0/24", "mock-1a"],
             ],
         );
         assert.deepStrictEqual(
@@ -112,6 +114,17 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             ],
         );
         assert.deepStrictEqual(named(r, "azure-database-subnet").options.dependsOn, ["azure-gateway-subnet"]);
+    });
+
+    it("builds in a regular Availability Zone, never an opted-in Local Zone whose name sorts first (EC2 DescribeAvailabilityZones filter zone-type)", function () {
+        assert.deepStrictEqual(
+            r.invocations.filter((i) => i.token === "aws:index/getAvailabilityZones:getAvailabilityZones").map((i) => i.inputs),
+            [{ state: "available", filters: [{ name: "zone-type", values: ["availability-zone"] }] }],
+        );
+        assert.deepStrictEqual(
+            [named(r, "aws-gateway-subnet"), named(r, "aws-database-subnet"), named(r, "aws-pgdata")].map((x) => x.inputs.availabilityZone),
+            ["mock-1a", "mock-1a", "mock-1a"],
+        );
     });
 
     it("opens exactly these security group rules", function () {
@@ -197,6 +210,11 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(named(r, "azure-gateway-ip").inputs.publicIPAllocationMethod, "Static");
     });
 
+    it("associates the gateway's Elastic IP only after the internet gateway (pulumi-aws Eip docs: EIP may require IGW to exist prior to association)", function () {
+        assert.strictEqual(named(r, "aws-gateway-eip").inputs.instance, named(r, "aws-gateway").id);
+        assert.deepStrictEqual(named(r, "aws-gateway-eip").options.dependsOn, ["aws-igw"]);
+    });
+
     it("boots Ubuntu 24.04 with SSH keys only, IMDSv2, encrypted disks", function () {
         for (const name of ["aws-gateway", "aws-database"]) {
             const i = named(r, name);
@@ -260,8 +278,23 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             [named(r, "aws-pgdata").inputs.encrypted, named(r, "aws-pgdata").inputs.type, named(r, "aws-pgdata").inputs.size],
             [true, "gp3", 64],
         );
-        assert.strictEqual(named(r, "aws-pgdata").inputs.availabilityZone, "mock-zone-a");
+        assert.strictEqual(named(r, "aws-pgdata").inputs.availabilityZone, "mock-1a");
         assert.deepStrictEqual(named(r, "azure-pgdata").inputs.diskSizeGB, 64);
+    });
+
+    it("hands each database host the candidate paths of its data disk, for every disk interface its size may have", function () {
+        const dataDevices = (step: string) => /^readonly DATA_DEVICES='([^']*)'$/m.exec(named(r, step).inputs.stdin)?.[1];
+        // EBS: NVMe named after the volume id on Nitro types (EBS docs, "Map Amazon EBS volumes to NVMe device
+        // names"); on Xen types the kernel renames /dev/sdf to /dev/xvdf (EC2 docs, "Device names on Linux instances").
+        const volume = named(r, "aws-pgdata").id.replace("-", "");
+        assert.strictEqual(
+            dataDevices("postgres-aws-node"),
+            `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volume} /dev/xvdf /dev/sdf`,
+        );
+        assert.strictEqual(named(r, "aws-pgdata-attachment").inputs.deviceName, "/dev/sdf");
+        // Azure LUN 0: the SCSI link, then azure-vm-utils' link, which NVMe sizes (v6) have alone
+        // (azure-vm-utils doc/disk-identification.md, udev/80-azure-disk.rules).
+        assert.strictEqual(dataDevices("postgres-azure-node"), "/dev/disk/azure/scsi1/lun0 /dev/disk/azure/data/by-lun/0");
     });
 
     it("reaches each database host through its gateway, pinning both host keys", function () {
@@ -661,8 +694,32 @@ describe("rotating the admin key (crosscloud:previousSshPrivateKey)", function (
     });
 });
 
+/** A key pair of another type than the program's Ed25519: the OpenSSH public line and the PEM private key. */
+function otherTypeKeyPair(kind: "ecdsa-p256" | "rsa-1024"): { public: string; private: string } {
+    // SEC1 and PKCS#1 PEM: the private key formats ssh2 (and OpenSSH) read besides OpenSSH's own.
+    const { privateKey } =
+        kind === "ecdsa-p256"
+            ? generateKeyPairSync("ec", {
+                  namedCurve: "P-256",
+                  privateKeyEncoding: { type: "sec1", format: "pem" },
+                  publicKeyEncoding: { type: "spki", format: "pem" },
+              })
+            : generateKeyPairSync("rsa", {
+                  modulusLength: 1024,
+                  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+                  publicKeyEncoding: { type: "spki", format: "pem" },
+              });
+    const parsed = sshUtils.parseKey(privateKey);
+    if (parsed instanceof Error || Array.isArray(parsed)) {
+        throw new Error(`ssh2 cannot read the generated ${kind} key`);
+    }
+    return { public: `${parsed.type} ${parsed.getPublicSSH().toString("base64")} someone@laptop`, private: privateKey };
+}
+
 describe("bad configuration is refused before anything is created", function () {
     const otherKey = mockKeyPair("another-key");
+    const ecdsaKey = otherTypeKeyPair("ecdsa-p256");
+    const smallRsaKey = otherTypeKeyPair("rsa-1024");
     const cases: [string, Record<string, unknown>, string][] = [
         [
             "overlapping ranges",
@@ -703,6 +760,19 @@ describe("bad configuration is refused before anything is created", function () 
             "a malformed public key",
             { "crosscloud:sshPublicKey": "ssh-ed25519 not-base64!" },
             `crosscloud:sshPublicKey is missing or malformed: set one OpenSSH public key line such as "ssh-ed25519 AAAA... you@host" (pulumi config set crosscloud:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)").`,
+        ],
+        [
+            // EC2 key pairs take RSA and ED25519 (EC2 User Guide, "Create a key pair"; ImportKeyPair: "an RSA or
+            // ED25519 key pair"); Azure takes RSA of at least 2048 bits and ED25519, "ECDSA ... not supported"
+            // (Azure docs, "Supported SSH key formats").
+            "an ECDSA admin key (EC2 key pairs and Azure VMs take only RSA and Ed25519)",
+            { "crosscloud:sshPublicKey": ecdsaKey.public, "crosscloud:sshPrivateKey": ecdsaKey.private },
+            `crosscloud:sshPublicKey is an ecdsa-sha2-nistp256 key, which EC2 key pairs and Azure VMs do not accept (they take RSA and Ed25519): make an Ed25519 pair (ssh-keygen -t ed25519) and set crosscloud:sshPublicKey and crosscloud:sshPrivateKey to its two halves.`,
+        ],
+        [
+            "an RSA admin key under 2048 bits (Azure's minimum)",
+            { "crosscloud:sshPublicKey": smallRsaKey.public, "crosscloud:sshPrivateKey": smallRsaKey.private },
+            `crosscloud:sshPublicKey is a 1024-bit RSA key, and Azure VMs take RSA keys of 2048 bits or more: make an Ed25519 pair (ssh-keygen -t ed25519) and set crosscloud:sshPublicKey and crosscloud:sshPrivateKey to its two halves.`,
         ],
         [
             "no private key",

@@ -3,13 +3,36 @@
 # switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
 # step promotes it after the fence. A host that is to become standby while it was the primary
 # rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICE PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
+# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICES PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
 # Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
+# find_data_disk SECONDS PATH... : sets data_disk to the first PATH that is a block device, waiting up to
+# SECONDS for one to appear. How the disk is named depends on the size's disk interface (EBS on Nitro:
+# NVMe by volume id; on Xen: xvdf or sdf; Azure SCSI: scsi1/lun0; Azure NVMe: data/by-lun/0), so the
+# site lists every name it may have, in order.
+find_data_disk() {
+    local timeout=$1 list
+    shift
+    data_disk=""
+    first_present() {
+        local candidate
+        for candidate in "$@"; do
+            if test -b "$candidate"; then
+                data_disk=$candidate
+                return 0
+            fi
+        done
+        return 1
+    }
+    list=$(printf ', %s' "$@")
+    wait_until "$timeout" first_present "$@" ||
+        die "the data disk did not appear within ${timeout} s at any of ${list:2}: check that the volume or disk is attached to this host (crosscloud:awsDbType / crosscloud:azureDbSize decide how it is named)"
+}
 prepare_data_disk() {
-    local device=$1 mountpoint=/var/lib/postgresql uuid line
-    wait_until 300 test -b "$device" || die "data disk $device did not appear within 300 s: check the volume/disk attachment"
+    local device mountpoint=/var/lib/postgresql uuid line
+    find_data_disk 300 "$@"
+    device=$data_disk
     local probe=0
     blkid -p "$device" >/dev/null 2>&1 || probe=$?
     if ((probe == 2)); then
@@ -30,19 +53,29 @@ prepare_data_disk() {
         changed "mounted ${device} on ${mountpoint}"
     fi
 }
-# An existing host keeps PGDATA where it is: no program-managed data disk (DATA_DEVICE empty).
-if [[ -n $DATA_DEVICE ]]; then
-    prepare_data_disk "$DATA_DEVICE"
+# An existing host keeps PGDATA where it is: no program-managed data disk (DATA_DEVICES empty).
+read -ra data_devices <<<"$DATA_DEVICES"
+if ((${#data_devices[@]} > 0)); then
+    prepare_data_disk "${data_devices[@]}"
 fi
 
 # --- packages: Ubuntu 24.04 ships PostgreSQL 16; other versions come from the PGDG repository
-if ! dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed'; then
-    if ! apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+ensure_postgres_source() {
+    postgres_candidate() { apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+    # Installed: nothing to ask apt (a converged host needs no network here).
+    dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed' && return 0
+    # A fresh image may boot with empty package lists, where nothing has a candidate: refresh them
+    # before concluding that only PGDG has this version.
+    if ! postgres_candidate; then
+        DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
+    fi
+    if ! postgres_candidate; then
         ensure_packages postgresql-common
         /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y >/dev/null
         changed "added the PGDG apt repository"
     fi
-fi
+}
+ensure_postgres_source
 # The server package would create a "main" cluster on install, with the package's defaults (16 MB WAL
 # segments) and without the marker that tells a standby's empty cluster from one holding data: this
 # step creates the cluster itself, below.
