@@ -182,6 +182,80 @@ describe("the tunnel check", function () {
         assert.match(script, /compatible Traffic Selectors/);
         assert.match(script, /no local proposal matches/);
     });
+
+    // A gateway with a Child SA but no IKE SA (the peer kept its SAs when both plutos restarted at
+    // once) answers no liveness probe of its own and pluto does not renegotiate until the Child SA
+    // expires: the check initiates the connection once. Stubs on PATH stand for pluto and systemd;
+    // state lines as `ipsec whack --showstates` prints them (Libreswan 4.x).
+    const IKE = `#1: "tunnel":4500 STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); EVENT_SA_REKEY in 28000s`;
+    const CHILD = `#2: "tunnel":4500 STATE_V2_ESTABLISHED_CHILD_SA (IPsec SA established); EVENT_SA_REKEY in 3300s`;
+    const TRAFFIC = `#2: "tunnel", type=ESP, add_time=1796500000, inBytes=0, outBytes=0, id='203.0.113.10'`;
+    function runCheck(start: "half-open" | "up", initiateHeals: boolean) {
+        const state = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-check-"));
+        try {
+            const stubs: Record<string, string> = {
+                ipsec: `case "$*" in
+    "whack --showstates") echo '${CHILD}'; [[ -e $STATE/ike ]] && echo '${IKE}' ;;
+    "whack --trafficstatus") echo '${TRAFFIC}' ;;
+    "whack --initiate --asynchronous --name tunnel") echo "$*" >>"$STATE/calls"; ${initiateHeals ? 'touch "$STATE/ike"' : ":"} ;;
+    *) echo "unexpected ipsec $*" >&2; exit 2 ;;
+esac`,
+                systemctl: `case "$*" in
+    "show -p ActiveEnterTimestamp --value ipsec") date ;;
+    "is-active --quiet ipsec") exit 0 ;;
+    *) echo "unexpected systemctl $*" >&2; exit 2 ;;
+esac`,
+                journalctl: ":",
+                ip: `[[ "$*" == "route get 10.20.0.1" ]] || exit 2`,
+            };
+            for (const [name, body] of Object.entries(stubs)) {
+                fs.writeFileSync(path.join(state, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+            }
+            if (start === "up") {
+                fs.writeFileSync(path.join(state, "ike"), "");
+            }
+            // A 3 s bound and the first initiation after 1 s, so that the test takes seconds.
+            const script = renderHostScript(tunnelCheckScript("tunnel", 3, "203.0.113.10", "10.20.0.0/16")).replace(
+                "REINITIATE_AFTER=30\n",
+                "REINITIATE_AFTER=1\n",
+            );
+            const r = spawnSync("bash", ["-c", script], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${state}:${process.env.PATH}`, STATE: state },
+            });
+            const calls = fs.existsSync(path.join(state, "calls")) ? fs.readFileSync(path.join(state, "calls"), "utf8") : "";
+            return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: calls.split("\n").filter(Boolean) };
+        } finally {
+            fs.rmSync(state, { recursive: true, force: true });
+        }
+    }
+
+    it("initiates a half-open tunnel (Child SA, no IKE SA) once from this side, then passes", function () {
+        const r = runCheck("half-open", true);
+        assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", ["whack --initiate --asynchronous --name tunnel"]]);
+        assert.match(
+            r.stdout,
+            /^crosscloud: tunnel tunnel not up after [12] s \(this gateway's SAs: 1 STATE_V2_ESTABLISHED_CHILD_SA\): initiating it from this side$/m,
+        );
+        assert.match(r.stdout, /^crosscloud: status: established\ncrosscloud: done: 0 changes in \d+ s\n$/m);
+    });
+
+    it("fails at its bound naming the half-open state and the initiation when that did not help", function () {
+        const r = runCheck("half-open", false);
+        assert.deepStrictEqual(
+            [r.status, r.stderr, r.calls],
+            [
+                1,
+                "crosscloud: error: tunnel tunnel not established within 3 s: a Child SA without its IKE SA: initiating did not replace it; restart ipsec on this gateway (systemctl restart ipsec) and see journalctl -u ipsec (this gateway's SAs: 1 STATE_V2_ESTABLISHED_CHILD_SA; initiated from this side after 1 s)\n",
+                ["whack --initiate --asynchronous --name tunnel"],
+            ],
+        );
+    });
+
+    it("initiates nothing when both SAs are up", function () {
+        const r = runCheck("up", true);
+        assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", []]);
+    });
 });
 
 describe("generateEd25519KeyPair (the lab's admin key and the tests' keys)", function () {

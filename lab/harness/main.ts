@@ -3,8 +3,24 @@
 // Runs on the machine inside the lab's netns (lab/run.sh starts it there).
 //   main.ts [SCENARIO...]            provision (pulumi up), then the scenarios (default: validation)
 //   main.ts --attach SCENARIO...     the scenarios only, against a lab already provisioned
-import { Lab } from "./lab";
+import { GATEWAYS } from "./faults";
+import { Lab, shell } from "./lab";
 import { SCENARIOS } from "./scenarios";
+
+/**
+ * What the gateways' plutos held when the run failed, on stderr: a tunnel failure in CI can then be
+ * told from the log alone. Bounded: a host that is down must not hold the exit.
+ */
+async function dumpGateways(): Promise<void> {
+    const script = "ipsec whack --showstates; ipsec whack --trafficstatus; journalctl -u ipsec -n 40 --no-pager -o short-unix";
+    for (const gw of GATEWAYS) {
+        const state = await Promise.race([
+            shell(gw, `${script} 2>&1 || true`).catch((err: Error) => `(could not read: ${err.message})`),
+            new Promise<string>((resolve) => setTimeout(() => resolve("(no answer within 30 s)"), 30_000).unref()),
+        ]);
+        console.error(`lab: ${gw} at the failure:\n${state.trimEnd()}`);
+    }
+}
 
 async function main(): Promise<void> {
     const attach = process.argv.includes("--attach");
@@ -35,8 +51,9 @@ async function main(): Promise<void> {
 
 main().then(
     () => process.exit(0),
-    (err) => {
+    async (err) => {
         console.error(`lab: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+        await dumpGateways();
         process.exit(1);
     },
 );

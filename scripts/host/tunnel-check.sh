@@ -2,9 +2,14 @@
 # that the peer's range is routable. On failure names the cause from pluto's own log. A configuration
 # mismatch (PSK, proposals, subnets) fails the check as soon as it has persisted for MISMATCH_GRACE
 # seconds, instead of waiting out TIMEOUT: pluto retries forever and the answer will not change.
+# A half-open tunnel (the peer holds SAs this gateway lost, e.g. after both plutos restarted at once)
+# is initiated from this side once after REINITIATE_AFTER seconds: pluto itself would wait for the
+# peer's liveness probes or the Child SA's expiry (up to salifetime), and the check would time out.
 # Reads: CONNECTION, TIMEOUT, PEER_PUBLIC_IP, REMOTE_HOST (an address inside the peer's range).
 install_files
 MISMATCH_GRACE=20
+REINITIATE_AFTER=30
+initiated=0
 started=$(date +%s)
 # pluto's log since this pluto started (at most 10 minutes back): a mismatch logged by the gateway
 # step's restart, before this check began, counts too (a Child SA rejected for its subnets is not retried).
@@ -14,6 +19,12 @@ pluto_since=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value ipsec 2>
 ike_up() { ipsec whack --showstates 2>/dev/null | grep -q "\"${CONNECTION}\".*ESTABLISHED_IKE_SA"; }
 child_up() { ipsec whack --trafficstatus 2>/dev/null | grep -q "\"${CONNECTION}\""; }
 both_up() { ike_up && child_up; }
+# This gateway's SAs of CONNECTION by state, e.g. "1 STATE_V2_ESTABLISHED_CHILD_SA", or "none".
+states() {
+    local found
+    found=$(ipsec whack --showstates 2>&1 | grep -F "\"${CONNECTION}\"" | grep -oE 'STATE_[A-Z0-9_]+' | sort | uniq -c | sed -E 's/^ +//' | paste -sd, - || true)
+    echo "${found:-none}"
+}
 
 # The configuration mismatch pluto logged, as a sentence; nothing when none was logged.
 mismatch() {
@@ -37,6 +48,8 @@ diagnose() {
         echo "$cause"
     elif ike_up && ! child_up; then
         echo "IKE SA up but no Child SA: see journalctl -u ipsec"
+    elif child_up; then
+        echo "a Child SA without its IKE SA: initiating did not replace it; restart ipsec on this gateway (systemctl restart ipsec) and see journalctl -u ipsec"
     else
         echo "no answer from the peer ${PEER_PUBLIC_IP} on UDP 500/4500: check its security group / NSG rules, the route to it, and that pluto runs there"
     fi
@@ -45,10 +58,15 @@ diagnose() {
 until both_up; do
     now=$(date +%s)
     if ((now - started >= TIMEOUT)); then
-        die "tunnel ${CONNECTION} not established within ${TIMEOUT} s: $(diagnose)"
+        die "tunnel ${CONNECTION} not established within ${TIMEOUT} s: $(diagnose) (this gateway's SAs: $(states)$( ((initiated)) && echo "; initiated from this side after ${REINITIATE_AFTER} s"))"
     fi
     if ((now - started >= MISMATCH_GRACE)) && cause=$(mismatch) && [[ -n $cause ]]; then
         die "tunnel ${CONNECTION} not established after $((now - started)) s: ${cause}"
+    fi
+    if ((initiated == 0 && now - started >= REINITIATE_AFTER)); then
+        initiated=1
+        log "tunnel ${CONNECTION} not up after $((now - started)) s (this gateway's SAs: $(states)): initiating it from this side"
+        ipsec whack --initiate --asynchronous --name "$CONNECTION" || log "ipsec whack --initiate exited $?: waiting on pluto's own retries"
     fi
     sleep 1
 done
