@@ -1,15 +1,13 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { TUNNEL_TCP_MSS, renderGatewayRules, renderGatewaySysctl } from "../scripts/gateway";
+import { renderGatewayRules, renderGatewaySysctl } from "../scripts/gateway";
 import { DEFAULT_IPSEC_TUNING, IpsecEndpoints, IpsecTuning, renderIpsecConf, renderIpsecSecrets } from "../scripts/ipsec";
 import { HostScript } from "../scripts/render";
 import { GatewayHost } from "./hosts";
 import { hostStep, stepStatus } from "./hostStep";
 import { hostAddress } from "./network";
 import { checkSitesDisjoint, problems } from "./validation";
-
-export { TUNNEL_TCP_MSS };
 
 /** Length of the pre-shared key: alphanumeric, so it needs no escaping inside ipsec.secrets. */
 export const PSK_LENGTH = 48;
