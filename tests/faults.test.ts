@@ -7,6 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { tunnelCheckScript } from "../components/openswanTunnel";
 import { checkSshKeys } from "../components/validation";
+import { renderHelper } from "../scripts/postgresSteps";
 import { renderHostScript } from "../scripts/render";
 import { generateEd25519KeyPair } from "../scripts/ssh";
 import { cloudCalls, cloudResources } from "./cloudMocks";
@@ -123,7 +124,7 @@ describe("crosscloud:walSegmentSizeMb", function () {
 describe("fetch-wal (restore_command) after the WAL sender ends the stream", function () {
     // fetch-wal as installed, run in a data directory, with `timeout` (the peer probe) and `ssh` stubbed
     // to record that they ran.
-    const fetchWal = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "fetch-wal.sh"), "utf8");
+    const fetchWal = renderHelper("fetch-wal");
     /** `pgWal`: files in pg_wal and their age in seconds; `restoredMark`: the age of fetch-wal's own mark. */
     function restore(name: string, pgWal: Record<string, number>, restoredMark?: number): { status: number | null; dialled: string } {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
