@@ -5,10 +5,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { tunnelCheckScript } from "../components/openswanTunnel";
 import { checkSshKeys } from "../components/validation";
 import { renderHelper } from "../scripts/postgresSteps";
 import { renderHostScript } from "../scripts/render";
+import { tunnelCheckScript } from "../scripts/tunnelSteps";
 import { generateEd25519KeyPair } from "../scripts/ssh";
 import { cloudCalls, cloudResources } from "./cloudMocks";
 import { filesInScript, named } from "./inspect";
@@ -175,7 +175,7 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
 
 describe("the tunnel check", function () {
     it("fails fast on a PSK, proposal or subnet mismatch, naming it, within its timeout", function () {
-        const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.0/16"));
+        const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.1"));
         assert.match(script, /MISMATCH_GRACE=20/);
         for (const cause of ["PSK mismatch", "proposal mismatch", "subnet mismatch"]) {
             assert.ok(script.includes(cause), cause);
