@@ -22,6 +22,9 @@ import { HostFile, HostScript, fillTemplate, renderInstalledScript } from "./ren
 
 /** How long a switchover waits for the standby to replay the old primary's last WAL before it gives up. */
 export const DEFAULT_CATCHUP_TIMEOUT_SECONDS = 60;
+/** How long the final check waits for the standby to stream (or replay from the archive). */
+export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
+
 /** The host constants every step built on postgres-lib.sh reads: defined in postgres.ts, nowhere in the shell. */
 export const POSTGRES_HOST_VARS = {
     POSTGRES_HOME,
@@ -49,9 +52,6 @@ export type HelperName = keyof typeof HELPERS;
 export function renderHelper(name: HelperName): string {
     return renderInstalledScript(HELPERS[name].template, HELPERS[name].vars);
 }
-
-/** How long the final check waits for the standby to stream (or replay from the archive). */
-export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
 
 /** The unplanned-failover step (`npm run failover`): promote this standby now. */
 export function promoteScript(version: number): HostScript {
