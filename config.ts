@@ -1,6 +1,7 @@
 // The stack's configuration, read once and checked whole before any resource is declared.
 // Every key is declared with its description and default in Pulumi.yaml.
 import * as pulumi from "@pulumi/pulumi";
+import type { SourceConfig } from "./components/sourceEnvironment";
 import * as v from "./components/validation";
 import { DEFAULT_IPSEC_CIPHER, DEFAULT_IPSEC_TUNING, IpsecCipher } from "./scripts/ipsec";
 
@@ -39,22 +40,6 @@ export interface StackConfig {
     walSegmentSizeMb: number;
     /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
     source?: SourceConfig;
-}
-
-/** Where an existing AWS environment comes from, as configured (resolved by components/sourceEnvironment.ts). */
-export interface SourceConfig {
-    /** `crosscloud:source*Id`: the environment given by ids. */
-    ids?: v.SourceIds;
-    /** `crosscloud:sourceStack`: a stack (`org/project/stack`) that exports the same ids. */
-    stack?: string;
-    /** `crosscloud:sourcePrimaryHostKey`: the existing primary's SSH host public key, pinned. */
-    primaryHostKey: string;
-    /** `crosscloud:allowPrimaryRestart`: the program may restart PostgreSQL on the existing primary. */
-    allowPrimaryRestart: boolean;
-    /** `crosscloud:awsCidr` when set explicitly: it must then be the existing VPC's range. */
-    awsCidr?: string;
-    /** `crosscloud:sourceGatewayPrivateIp`: a free address of the gateway subnet for the new gateway (default its 10th). */
-    gatewayPrivateIp?: string;
 }
 
 /** The `crosscloud:source*` keys as read, before they are checked. */

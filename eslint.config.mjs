@@ -3,6 +3,27 @@ import js from "@eslint/js";
 import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
+// The product's floors: config.ts -> components/ -> scripts/ (pure renderers, shared types) -> host, and
+// operator/ (commands run by hand, without the Pulumi program) on scripts/. An import may only point down.
+const floor = (files, group, message) => ({ files, rules: { "no-restricted-imports": ["error", { patterns: [{ group, message }] }] } });
+const productFloors = [
+    floor(
+        ["scripts/**/*.ts"],
+        ["../components/*", "../config", "../index", "../operator/*", "../lab/*", "../tests/*"],
+        "scripts/ is the ground floor: it imports nothing of the program, the operator commands, the lab or tests.",
+    ),
+    floor(
+        ["components/**/*.ts"],
+        ["../config", "../index", "../operator/*", "../lab/*", "../tests/*"],
+        "components/ import scripts/ and each other only: config.ts and index.ts sit above them.",
+    ),
+    floor(
+        ["operator/**/*.ts"],
+        ["../components/*", "../index", "../lab/*", "../tests/*"],
+        "operator commands import scripts/ (and config.ts if they must), never the program's components.",
+    ),
+];
+
 export default tseslint.config(
     { ignores: ["node_modules/**", "bin/**", ".lab/**"] },
     js.configs.recommended,
@@ -24,5 +45,6 @@ export default tseslint.config(
             "@typescript-eslint/no-require-imports": "off",
         },
     },
+    ...productFloors,
     { files: ["**/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

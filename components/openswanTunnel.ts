@@ -1,20 +1,15 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { TUNNEL_TCP_MSS, renderGatewayRules, renderGatewaySysctl } from "../scripts/gateway";
-import { DEFAULT_IPSEC_TUNING, IpsecEndpoints, IpsecTuning, renderIpsecConf, renderIpsecSecrets } from "../scripts/ipsec";
-import { HostScript } from "../scripts/render";
+import { DEFAULT_IPSEC_TUNING, IpsecEndpoints, IpsecTuning, renderIpsecConf } from "../scripts/ipsec";
+import { DEFAULT_CHECK_TIMEOUT_SECONDS, gatewayScript, tunnelCheckScript } from "../scripts/tunnelSteps";
 import { GatewayHost } from "./hosts";
 import { hostStep, stepStatus } from "./hostStep";
 import { hostAddress } from "./network";
 import { checkSitesDisjoint, problems } from "./validation";
 
-export { TUNNEL_TCP_MSS };
-
 /** Length of the pre-shared key: alphanumeric, so it needs no escaping inside ipsec.secrets. */
 export const PSK_LENGTH = 48;
-/** How long the tunnel check waits for both SAs before it names the cause. */
-export const DEFAULT_CHECK_TIMEOUT_SECONDS = 90;
 
 export interface OpenswanTunnelArgs {
     /** The two gateways, in the order the sites were declared (their `site` names the children). */
@@ -116,7 +111,7 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
                 {
                     host: local.ssh,
                     privateKey: args.sshPrivateKey,
-                    script: remote.publicIp.apply((peer) => tunnelCheckScript(name, timeout, peer, remote.siteCidr)),
+                    script: remote.publicIp.apply((peer) => tunnelCheckScript(name, timeout, peer, hostAddress(remote.siteCidr, 1))),
                 },
                 // Both ends must be configured before either can see the SAs.
                 { parent: this, dependsOn: this.gatewaySteps },
@@ -128,40 +123,4 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
 
         this.registerOutputs({ psk: this.psk, ipsecConfs: this.ipsecConfs, status: this.status });
     }
-}
-
-/** The tunnel check step: waits for both SAs, fails naming the cause (also run by the lab's fault scenarios). */
-export function tunnelCheckScript(connection: string, timeoutSeconds: number, peerPublicIp: string, remoteCidr: string): HostScript {
-    return {
-        title: `wait for the IPsec SAs of ${connection}`,
-        body: "tunnel-check.sh",
-        vars: { CONNECTION: connection, TIMEOUT: timeoutSeconds, PEER_PUBLIC_IP: peerPublicIp, REMOTE_HOST: hostAddress(remoteCidr, 1) },
-    };
-}
-
-/** The gateway step: packages, sysctls, rules, Libreswan config and secret. */
-function gatewayScript(ends: IpsecEndpoints, psk: string, tuning: IpsecTuning, local: GatewayHost): HostScript {
-    return {
-        title: `configure the ${local.site} VPN gateway for tunnel ${ends.connection}`,
-        body: "gateway.sh",
-        vars: { CONNECTION: ends.connection },
-        files: [
-            {
-                path: "/etc/sysctl.d/60-crosscloud-gateway.conf",
-                mode: "644",
-                owner: "root:root",
-                content: renderGatewaySysctl(),
-                flag: "sysctl",
-            },
-            {
-                path: "/etc/iptables/rules.v4",
-                mode: "640",
-                owner: "root:root",
-                content: renderGatewayRules({ localCidr: local.siteCidr, remoteCidr: ends.remoteCidr, natSubnet: local.databaseSubnet }),
-                flag: "rules",
-            },
-            { path: "/etc/ipsec.conf", mode: "644", owner: "root:root", content: renderIpsecConf(ends, tuning), flag: "ipsec" },
-            { path: "/etc/ipsec.secrets", mode: "600", owner: "root:root", content: renderIpsecSecrets(ends, psk), flag: "ipsec" },
-        ],
-    };
 }

@@ -2,19 +2,9 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import {
-    ADMIN_USER,
-    HELPER_DIR,
-    POSTGRES_HOME,
-    PostgresNode,
-    PostgresRole,
-    renderPgHba,
-    renderPgpass,
-    renderPostgresConf,
-    scramVerifier,
-    slotName,
-} from "../scripts/postgres";
-import { HostFile, HostScript, hostTemplate } from "../scripts/render";
+import { ADMIN_USER, PostgresNode, PostgresRole, renderPgHba, renderPostgresConf } from "../scripts/postgres";
+import { RestartPolicy, fenceScript, postgresScript, primaryRoleScript, replicationCheckScript } from "../scripts/postgresSteps";
+import { SshHostOutput } from "../scripts/ssh";
 import { DatabaseHost, SshHost } from "./hosts";
 import { hostStep, stepStatus } from "./hostStep";
 import { hostCidr } from "./network";
@@ -32,9 +22,6 @@ export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE = "4GB";
 /** PostgreSQL's own default WAL segment size (MB). */
 export const DEFAULT_WAL_SEGMENT_SIZE_MB = 16;
 export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
-export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
-/** How long a switchover waits for the standby to replay the old primary's last WAL before it gives up. */
-export const DEFAULT_CATCHUP_TIMEOUT_SECONDS = 60;
 
 export interface PostgresReplicaPairArgs {
     /** PostgreSQL major version (`crosscloud:postgresVersion`). */
@@ -221,11 +208,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             {
                 host: args.standby.ssh,
                 privateKey: args.sshPrivateKey,
-                script: pulumi.output<HostScript>({
-                    title: `fence: stop PostgreSQL on the ${args.standby.site} database host if it is still a primary`,
-                    body: ["postgres-lib.sh", "postgres-fence.sh"],
-                    vars: { PG_VERSION: args.version, PEER_IP: args.primary.privateIp, CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS },
-                }),
+                script: pulumi.output(fenceScript(args.version, args.standby.site, args.primary.privateIp)),
             },
             { parent: this, dependsOn: [primaryNodeStep, ...args.standby.ready, ...rules, ...(args.standbyDependsOn ?? [])] },
         );
@@ -256,15 +239,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             {
                 host: args.standby.ssh,
                 privateKey: args.sshPrivateKey,
-                script: pulumi.output<HostScript>({
-                    title: "wait until the standby replicates",
-                    body: "replication-check.sh",
-                    vars: {
-                        REPLICATION: args.replication,
-                        TIMEOUT: DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS,
-                        PEER_IP: args.primary.privateIp,
-                    },
-                }),
+                script: pulumi.output(replicationCheckScript(args.replication, args.primary.privateIp)),
             },
             { parent: this, dependsOn: [standbyStep] },
         );
@@ -285,14 +260,6 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
     }
 }
 
-/** A database host's SSH coordinates as plain values (the `databaseHosts` output, for `npm run failover`). */
-export interface SshHostOutput {
-    address: string;
-    user: string;
-    hostKey: string;
-    via?: SshHostOutput;
-}
-
 /** Resolves a host's SSH coordinates (no secret in them). */
 export function sshHostOutput(host: SshHost): pulumi.Output<SshHostOutput> {
     return pulumi
@@ -303,141 +270,4 @@ export function sshHostOutput(host: SshHost): pulumi.Output<SshHostOutput> {
             hostKey,
             ...(via ? { via } : {}),
         }));
-}
-
-/** The unplanned-failover step (`npm run failover`): promote this standby now. */
-export function promoteScript(version: number): HostScript {
-    return {
-        title: "unplanned failover: promote this standby now",
-        body: ["postgres-lib.sh", "postgres-promote.sh"],
-        vars: { PG_VERSION: version, REPLAY_TIMEOUT: 30 },
-    };
-}
-
-/** `restart`: apply settings that need a restart by restarting; `report`: leave them pending and say so. */
-export type RestartPolicy = "restart" | "report";
-
-interface PostgresSecrets {
-    restartPolicy: RestartPolicy;
-    replicatorPassword: string;
-    adminPassword: string;
-    archivePrivate: string;
-    archivePublic: string;
-    /** The peer database host's SSH host key, pinned for the archive pull. */
-    peerHostKey: string;
-    dataDevices: string[];
-    retentionDays: number;
-}
-
-/** The primary role's step: promotion after a fence, then roles, grants and the standby's slot. */
-function primaryRoleScript(node: PostgresNode, s: { replicatorPassword: string; adminPassword: string; fencedLsn: string }): HostScript {
-    return {
-        title: `PostgreSQL ${node.version} primary role on the ${node.name} database host`,
-        body: ["postgres-lib.sh", "postgres-primary.sh"],
-        vars: {
-            PG_VERSION: node.version,
-            PEER_IP: node.peerIp,
-            SLOT: slotName(node.peerName),
-            REPLICATION: node.replication,
-            REPLICATOR_VERIFIER: scramVerifier("replicator", s.replicatorPassword),
-            ADMIN_VERIFIER: scramVerifier(ADMIN_USER, s.adminPassword),
-            /** Where the fenced old primary's WAL ended (`none` when the fence stopped nothing). */
-            FENCED_LSN: s.fencedLsn,
-            CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS,
-        },
-    };
-}
-
-/** One database host's step: disk, packages, cluster, files, and its role's local work. */
-function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScript {
-    const etc = `/etc/postgresql/${node.version}/main`;
-    const postgres = "postgres:postgres";
-    const helper = (file: string, template: string): HostFile => ({
-        path: `${HELPER_DIR}/${file}`,
-        mode: "755",
-        owner: "root:root",
-        content: hostTemplate(template),
-    });
-    const files: HostFile[] = [
-        { path: `${etc}/conf.d/90-crosscloud.conf`, mode: "644", owner: postgres, content: renderPostgresConf(node), flag: "conf" },
-        { path: `${etc}/pg_hba.conf`, mode: "640", owner: postgres, content: renderPgHba(node), flag: "hba" },
-        helper("archive-wal", "archive-wal.sh"),
-        helper("serve-wal", "serve-wal.sh"),
-        helper("fetch-wal", "fetch-wal.sh"),
-        {
-            path: `${POSTGRES_HOME}/.ssh/authorized_keys`,
-            mode: "600",
-            owner: postgres,
-            content: `restrict,from="${node.peerIp}",command="${HELPER_DIR}/serve-wal" ${s.archivePublic.trim()} crosscloud-wal-archive\n`,
-        },
-        { path: `${POSTGRES_HOME}/.ssh/crosscloud_wal`, mode: "600", owner: postgres, content: s.archivePrivate },
-        {
-            path: `${POSTGRES_HOME}/.ssh/known_hosts_crosscloud`,
-            mode: "644",
-            owner: postgres,
-            content: `${node.peerIp} ${s.peerHostKey.trim()}\n`,
-        },
-        { path: `${POSTGRES_HOME}/.pgpass`, mode: "600", owner: postgres, content: renderPgpass(node.peerIp, s.replicatorPassword) },
-        {
-            path: "/etc/systemd/system/crosscloud-wal-archive-prune.service",
-            mode: "644",
-            owner: "root:root",
-            content: hostTemplate("wal-archive-prune.service").replace("@RETENTION_MINUTES@", String(s.retentionDays * 24 * 60)),
-            flag: "units",
-        },
-        {
-            path: "/etc/systemd/system/crosscloud-wal-archive-prune.timer",
-            mode: "644",
-            owner: "root:root",
-            content: hostTemplate("wal-archive-prune.timer"),
-            flag: "units",
-        },
-        // On the primary, a slot invalidated by an outage longer than it keeps is replaced within ~30 s,
-        // without waiting for a `pulumi up` (whose unchanged triggers would re-run no step).
-        helper("slot-heal", "slot-heal.sh"),
-        {
-            path: "/etc/systemd/system/crosscloud-slot-heal.service",
-            mode: "644",
-            owner: "root:root",
-            content: hostTemplate("slot-heal.service"),
-            flag: "units",
-        },
-        {
-            path: "/etc/systemd/system/crosscloud-slot-heal.timer",
-            mode: "644",
-            owner: "root:root",
-            content: hostTemplate("slot-heal.timer"),
-            flag: "units",
-        },
-        // At boot, a primary whose peer was promoted meanwhile starts as a read-only standby.
-        helper("boot-fence", "boot-fence.sh"),
-        {
-            path: "/etc/crosscloud/postgres.env",
-            mode: "644",
-            owner: "root:root",
-            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\nPEER_SLOT=${node.replication === "streaming" ? slotName(node.peerName) : ""}\n`,
-        },
-        {
-            path: "/etc/systemd/system/postgresql@.service.d/crosscloud-boot-fence.conf",
-            mode: "644",
-            owner: "root:root",
-            content: `# Managed by crosscloud (Pulumi).\n[Service]\nExecStartPre=${HELPER_DIR}/boot-fence\n`,
-            flag: "units",
-        },
-    ];
-    return {
-        title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,
-        body: ["postgres-lib.sh", "postgres-node.sh"],
-        vars: {
-            PG_VERSION: node.version,
-            ROLE: node.role,
-            WAL_SEGMENT_MB: node.walSegmentSizeMb,
-            DATA_DEVICES: s.dataDevices.join(" "),
-            PEER_IP: node.peerIp,
-            SLOT: slotName(node.name),
-            REPLICATION: node.replication,
-            RESTART_POLICY: s.restartPolicy,
-        },
-        files,
-    };
 }

@@ -3,9 +3,24 @@
 // `destroy` of this stack can replace or delete it. Everything is checked before any resource exists.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { SourceConfig } from "../config";
 import { hostAddress, parseCidr, rangesOverlap } from "./network";
 import { SOURCE_ID_KEYS, SourceIdName, SourceIds } from "./validation";
+
+/** Where an existing AWS environment comes from, as configured (read by config.ts, resolved here). */
+export interface SourceConfig {
+    /** `crosscloud:source*Id`: the environment given by ids. */
+    ids?: SourceIds;
+    /** `crosscloud:sourceStack`: a stack (`org/project/stack`) that exports the same ids. */
+    stack?: string;
+    /** `crosscloud:sourcePrimaryHostKey`: the existing primary's SSH host public key, pinned. */
+    primaryHostKey: string;
+    /** `crosscloud:allowPrimaryRestart`: the program may restart PostgreSQL on the existing primary. */
+    allowPrimaryRestart: boolean;
+    /** `crosscloud:awsCidr` when set explicitly: it must then be the existing VPC's range. */
+    awsCidr?: string;
+    /** `crosscloud:sourceGatewayPrivateIp`: a free address of the gateway subnet for the new gateway (default its 10th). */
+    gatewayPrivateIp?: string;
+}
 
 /** The offset of the gateway's address in the existing gateway subnet (as in a new site's layout). */
 export const EXISTING_GATEWAY_HOST_OFFSET = 10;

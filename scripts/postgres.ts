@@ -4,16 +4,29 @@ import { createHash, createHmac, pbkdf2Sync } from "crypto";
 
 export type PostgresRole = "primary" | "standby";
 
+// Host constants: defined here once, rendered into the host scripts as shell variables (postgresSteps.ts).
 /** The replication login; also used by pg_rewind over an ordinary connection. */
 export const REPLICATION_USER = "replicator";
 /** The administrative login handed out in the connection string. */
 export const ADMIN_USER = "crosscloud_admin";
-/** WAL archive: on the data disk, outside PGDATA and pg_wal, with its own retention. */
-export const ARCHIVE_DIR = "/var/lib/postgresql/wal-archive";
-/** Helper scripts installed on both database hosts. */
-export const HELPER_DIR = "/usr/local/lib/crosscloud";
 /** The postgres user's home (the data disk's mount point): .pgpass and the archive-pull key live here. */
 export const POSTGRES_HOME = "/var/lib/postgresql";
+/** WAL archive: on the data disk, outside PGDATA and pg_wal, with its own retention. */
+export const ARCHIVE_DIR = `${POSTGRES_HOME}/wal-archive`;
+/** The archive-pull key's private half and the peer's pinned host key, for fetch-wal. */
+export const ARCHIVE_KEY = `${POSTGRES_HOME}/.ssh/crosscloud_wal`;
+export const ARCHIVE_KNOWN_HOSTS = `${POSTGRES_HOME}/.ssh/known_hosts_crosscloud`;
+/** Helper scripts installed on both database hosts. */
+export const HELPER_DIR = "/usr/local/lib/crosscloud";
+/** What the boot fence and slot-heal know of the pair (PG_VERSION, PEER_IP, PEER_SLOT), sourced by them. */
+export const POSTGRES_ENV = "/etc/crosscloud/postgres.env";
+/** Present while a promotion runs (in /run: gone at boot): fetch-wal then gives up at once. */
+export const PROMOTING_FLAG = "/run/crosscloud/promoting";
+/**
+ * The replication login's connection to the peer, less its `host=`: primary_conninfo and the host
+ * scripts' own peer connections add the host and what they need (timeouts, dbname).
+ */
+export const REPLICATION_CONNINFO = `port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require`;
 
 export interface PostgresNode {
     version: number;
@@ -82,7 +95,7 @@ export function renderPostgresConf(node: PostgresNode): string {
         lines.push(`# Standby of the primary at ${node.peerIp}.`);
         if (node.replication === "streaming") {
             lines.push(
-                `primary_conninfo = 'host=${node.peerIp} port=5432 user=${REPLICATION_USER} passfile=${POSTGRES_HOME}/.pgpass sslmode=require application_name=${node.name}'`,
+                `primary_conninfo = 'host=${node.peerIp} ${REPLICATION_CONNINFO} application_name=${node.name}'`,
                 `primary_slot_name = '${slotName(node.name)}'`,
             );
         }

@@ -65,16 +65,54 @@ function renderFile(file: HostFile): string {
     ].join("\n");
 }
 
-/** The whole script for one host step. */
-export function renderHostScript(script: HostScript): string {
-    const files = script.files ?? [];
-    const flags = [...new Set(files.flatMap((f) => (f.flag ? [f.flag] : [])))].sort();
-    for (const name of [...Object.keys(script.vars), ...flags]) {
+function checkShellNames(names: string[]): void {
+    for (const name of names) {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
             throw new Error(`not a shell variable name: ${name}`);
         }
     }
-    const vars = Object.entries(script.vars).map(([name, value]) => `readonly ${name}=${shellQuote(value)}`);
+}
+
+/** `readonly NAME='value'` lines: how host constants and step values reach the shell. */
+function renderVars(vars: HostScript["vars"]): string[] {
+    checkShellNames(Object.keys(vars));
+    return Object.entries(vars).map(([name, value]) => `readonly ${name}=${shellQuote(value)}`);
+}
+
+/** The line of an installed script's template that its values replace. */
+const VALUES_LINE = /^# --- values\b.*$/m;
+
+/**
+ * A script a step installs on a host (a helper PostgreSQL or systemd runs, not the step itself): its
+ * template from scripts/host/ with the values it reads in place of its `# --- values` line, so that
+ * the installed file is self-contained.
+ */
+export function renderInstalledScript(template: string, vars: HostScript["vars"]): string {
+    const text = hostTemplate(template);
+    if (!VALUES_LINE.test(text)) {
+        throw new Error(`${template} has no "# --- values" line`);
+    }
+    return text.replace(VALUES_LINE, () => ["# --- values", ...renderVars(vars)].join("\n"));
+}
+
+/** A template from scripts/host/ (a systemd unit) with each `@NAME@` replaced by its value; all must be given. */
+export function fillTemplate(template: string, values: Record<string, string | number>): string {
+    const text = hostTemplate(template).replace(/@([A-Z_]+)@/g, (token, name: string) => {
+        const value = values[name];
+        if (value === undefined) {
+            throw new Error(`${template}: no value for ${token}`);
+        }
+        return String(value);
+    });
+    return text;
+}
+
+/** The whole script for one host step. */
+export function renderHostScript(script: HostScript): string {
+    const files = script.files ?? [];
+    const flags = [...new Set(files.flatMap((f) => (f.flag ? [f.flag] : [])))].sort();
+    checkShellNames(flags);
+    const vars = renderVars(script.vars);
     return [
         "#!/bin/bash",
         `# crosscloud: ${script.title}`,

@@ -29,6 +29,20 @@ export interface ConnectionLike {
     proxy?: ConnectionLike;
 }
 
+/** A database host's SSH coordinates as plain values (the `databaseHosts` output, for `npm run failover`). */
+export interface SshHostOutput {
+    address: string;
+    user: string;
+    hostKey: string;
+    via?: SshHostOutput;
+}
+
+/** The connection to a host of the `databaseHosts` output: its pinned host key, through its jump host if any. */
+export function connectionFor(host: SshHostOutput, privateKey: string): ConnectionLike {
+    const base = { host: host.address, user: host.user, hostKey: host.hostKey, privateKey, dialErrorLimit: 3, perDialTimeout: 15 };
+    return host.via ? { ...base, proxy: connectionFor(host.via, privateKey) } : base;
+}
+
 export interface CommandResult {
     stdout: string;
     stderr: string;

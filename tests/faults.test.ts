@@ -5,9 +5,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { tunnelCheckScript } from "../components/openswanTunnel";
 import { checkSshKeys } from "../components/validation";
+import { renderHelper } from "../scripts/postgresSteps";
 import { renderHostScript } from "../scripts/render";
+import { tunnelCheckScript } from "../scripts/tunnelSteps";
 import { generateEd25519KeyPair } from "../scripts/ssh";
 import { cloudCalls, cloudResources } from "./cloudMocks";
 import { filesInScript, named } from "./inspect";
@@ -123,7 +124,7 @@ describe("crosscloud:walSegmentSizeMb", function () {
 describe("fetch-wal (restore_command) after the WAL sender ends the stream", function () {
     // fetch-wal as installed, run in a data directory, with `timeout` (the peer probe) and `ssh` stubbed
     // to record that they ran.
-    const fetchWal = fs.readFileSync(path.join(__dirname, "..", "scripts", "host", "fetch-wal.sh"), "utf8");
+    const fetchWal = renderHelper("fetch-wal");
     /** `pgWal`: files in pg_wal and their age in seconds; `restoredMark`: the age of fetch-wal's own mark. */
     function restore(name: string, pgWal: Record<string, number>, restoredMark?: number): { status: number | null; dialled: string } {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
@@ -174,7 +175,7 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
 
 describe("the tunnel check", function () {
     it("fails fast on a PSK, proposal or subnet mismatch, naming it, within its timeout", function () {
-        const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.0/16"));
+        const script = renderHostScript(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.1"));
         assert.match(script, /MISMATCH_GRACE=20/);
         for (const cause of ["PSK mismatch", "proposal mismatch", "subnet mismatch"]) {
             assert.ok(script.includes(cause), cause);
@@ -215,7 +216,7 @@ esac`,
                 fs.writeFileSync(path.join(state, "ike"), "");
             }
             // A 3 s bound and the first initiation after 1 s, so that the test takes seconds.
-            const script = renderHostScript(tunnelCheckScript("tunnel", 3, "203.0.113.10", "10.20.0.0/16")).replace(
+            const script = renderHostScript(tunnelCheckScript("tunnel", 3, "203.0.113.10", "10.20.0.1")).replace(
                 "REINITIATE_AFTER=30\n",
                 "REINITIATE_AFTER=1\n",
             );

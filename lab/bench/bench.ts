@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { peerOf, waitFor } from "../harness/lab";
-import { IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
+import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHost, BenchHosts, Step } from "./hosts";
 import { Spread, percentile, spread } from "./stats";
 
@@ -50,7 +50,7 @@ export const SMOKE: Omit<BenchOptions, "out"> = {
     pgbenchScale: 1,
     lagSeconds: 5,
     cutSeconds: 5,
-    ciphers: ["aes-gcm-256"],
+    ciphers: [DEFAULT_IPSEC_CIPHER],
     syncLevels: [],
     smoke: true,
 };
@@ -319,10 +319,10 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
             });
         }
     }
-    if (ciphers[ciphers.length - 1] !== "aes-gcm-256" && hosts.reconfigure) {
+    if (ciphers[ciphers.length - 1] !== DEFAULT_IPSEC_CIPHER && hosts.reconfigure) {
         await step("bench: back to the default cipher", async () => {
-            await switchCipher(hosts, "aes-gcm-256", result, azureGatewayPrivate);
-            return "aes-gcm-256";
+            await switchCipher(hosts, DEFAULT_IPSEC_CIPHER, result, azureGatewayPrivate);
+            return DEFAULT_IPSEC_CIPHER;
         });
     }
     for (const host of iperfServers) {

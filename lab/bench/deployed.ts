@@ -5,9 +5,7 @@
 // as configured; the report says how to measure the others. The plain-link baseline needs a
 // temporary cloud firewall rule the user opts in to (--allow-plain-baseline).
 import { execFile } from "child_process";
-import type { SshHostOutput } from "../../components/postgresReplicaPair";
-import { ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
-import { connectionFor } from "../../scripts/failover";
+import { ConnectionLike, SshHostOutput, connectionFor, runRemoteCommand } from "../../scripts/ssh";
 import { RUN_SCRIPT_FROM_STDIN } from "../../scripts/render";
 import type { IpsecCipher } from "../../scripts/ipsec";
 import type { Site } from "../harness/lab";

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
 import { Lab, shell } from "../harness/lab";
-import type { IpsecCipher } from "../../scripts/ipsec";
+import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHosts } from "./hosts";
 
 const CEILING = fs.readFileSync(path.join(__dirname, "esp-ceiling.sh"), "utf8");
@@ -56,7 +56,8 @@ export function labHosts(lab: Lab): BenchHosts {
             await lab.up(config, () => undefined, { onlyChanged: true });
             return (Date.now() - t) / 1000;
         },
-        configuredCipher: () => Promise.resolve((lab.overrides["crosscloud:ipsecCipher"] as IpsecCipher | undefined) ?? "aes-gcm-256"),
+        configuredCipher: () =>
+            Promise.resolve((lab.overrides["crosscloud:ipsecCipher"] as IpsecCipher | undefined) ?? DEFAULT_IPSEC_CIPHER),
         // The lab's WAN has no cloud firewall: iperf3 reaches the public addresses as it is.
         plainBaseline: { rule: { description: "none needed in the lab (no cloud firewall)", open: async () => {}, close: async () => {} } },
         facts: async () => ({ machine: await labMachineFacts(), instanceTypes: { all: LAB_INSTANCE_TYPE } }),

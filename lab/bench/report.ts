@@ -3,6 +3,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { DEFAULT_IPSEC_CIPHER } from "../../scripts/ipsec";
 import type { BenchResult, TcpFigure } from "./bench";
 import { PGBENCH } from "./bench";
 import { Spread, fmt, ratio } from "./stats";
@@ -203,7 +204,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "|---|---|---|---|---|---|---|",
         ...ciphers.map((c) => {
             const ce = v.ceiling.find((x) => x.cipher === c)!;
-            return `| ${c}${c === "aes-gcm-256" ? " (default)" : c === "aes-cbc-sha1" ? " (Openswan-era baseline)" : ""} | ${pct(ratio(find(r, "tunnel", c, 1)?.mbits, plain?.mbits))} | ${pct(ce.ratio)} | ${ce.met ? "met" : "**missed**"} | ${pct(ratio(find(r, "ceiling-no-esn", c, 1)?.mbits, find(r, "ceiling", c, 1)?.mbits))} | ${fmt(udp("tunnel", c), 1)} | \`${r.tunnelCipher[c] ?? "?"}\` |`;
+            return `| ${c}${c === DEFAULT_IPSEC_CIPHER ? " (default)" : c === "aes-cbc-sha1" ? " (Openswan-era baseline)" : ""} | ${pct(ratio(find(r, "tunnel", c, 1)?.mbits, plain?.mbits))} | ${pct(ce.ratio)} | ${ce.met ? "met" : "**missed**"} | ${pct(ratio(find(r, "ceiling-no-esn", c, 1)?.mbits, find(r, "ceiling", c, 1)?.mbits))} | ${fmt(udp("tunnel", c), 1)} | \`${r.tunnelCipher[c] ?? "?"}\` |`;
         }),
         "",
         "![TCP throughput per cipher](throughput-per-cipher.svg)",

@@ -2,8 +2,7 @@
 // standby has replayed everything the primary wrote, and the data comparison of both sides.
 import { Lab, Site, peerOf, psql, shell, waitFor } from "./lab";
 import { LoadClient } from "./load";
-import { connectionFor } from "../../scripts/failover";
-import { ConnectionLike } from "../../scripts/ssh";
+import { ConnectionLike, connectionFor } from "../../scripts/ssh";
 import { spread } from "../bench/stats";
 
 export const GATEWAYS = ["aws-gateway", "azure-gateway"] as const;

@@ -2,7 +2,8 @@
 # archive_command: copy a finished WAL segment into the archive on the data disk, atomically and
 # durably. A segment archived before (e.g. before a crash) is accepted only if identical.
 set -euo pipefail
-src=$1 name=$2 dir=/var/lib/postgresql/wal-archive
+# --- values (rendered on install): ARCHIVE_DIR
+src=$1 name=$2 dir=$ARCHIVE_DIR
 if [[ -f $dir/$name ]]; then
     cmp -s "$src" "$dir/$name" && exit 0
     echo "archive-wal: $dir/$name exists with other content" >&2

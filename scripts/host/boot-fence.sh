@@ -3,18 +3,19 @@
 # has been promoted meanwhile (an unplanned failover while this side was away), starts as a read-only
 # standby instead of a second primary. The next `pulumi up` rejoins it (pg_rewind) or keeps it.
 set -u
-conf=/etc/crosscloud/postgres.env
+# --- values (rendered on install): POSTGRES_ENV POSTGRES_HOME REPLICATION_CONNINFO
+conf=$POSTGRES_ENV
 [[ -r $conf ]] || exit 0
 # shellcheck source=/dev/null
 source "$conf" # PG_VERSION, PEER_IP
-pgdata=/var/lib/postgresql/${PG_VERSION}/main
+pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
 [[ -f $pgdata/PG_VERSION && ! -f $pgdata/standby.signal ]] || exit 0
 ours=$("/usr/lib/postgresql/${PG_VERSION}/bin/pg_controldata" "$pgdata" | awk -F': *' '$1 == "Latest checkpoint'"'"'s TimeLineID" {print $2}')
 theirs=""
 # Bounded: the peer may be coming back with this side (the tunnel too). A refused connection means
 # no PostgreSQL runs there, so no promoted primary either: no need to wait.
 for _ in $(seq 10); do
-    if answer=$(psql -w -X -At "host=${PEER_IP} user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=3 dbname=replication replication=true" \
+    if answer=$(psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=3 dbname=replication replication=true" \
         -c IDENTIFY_SYSTEM 2>&1); then
         theirs=$(cut -d'|' -f2 <<<"$answer")
         break
@@ -25,7 +26,7 @@ done
 # The checkpoint's timeline lags a promotion until the next checkpoint: also require that the peer
 # really is a primary now, or a freshly promoted primary could fence itself against its standby.
 peer_is_primary() {
-    [[ $(psql -w -X -At "host=${PEER_IP} user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=3 dbname=postgres" \
+    [[ $(psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=3 dbname=postgres" \
         -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]
 }
 if [[ -n $theirs && -n $ours && $theirs -gt $ours ]] && peer_is_primary; then

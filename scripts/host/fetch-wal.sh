@@ -5,9 +5,10 @@
 # connection for up to 60 s; a peer that stops answering ends it within about 10 s (ServerAlive), so
 # a fetch never hangs on a lost peer.
 set -euo pipefail
+# --- values (rendered on install): PROMOTING_FLAG ARCHIVE_KEY ARCHIVE_KNOWN_HOSTS
 source_ip=$1 name=$2 target=$3
 # A promotion is under way (postgres-lib.sh promote_now): asking a stopped or lost peer would only delay it.
-[[ ! -e /run/crosscloud/promoting ]] || exit 1
+[[ ! -e $PROMOTING_FLAG ]] || exit 1
 # Streaming wrote to pg_wal a moment ago: the peer's WAL sender has just ended the stream, and this
 # request is the standby turning to the archive (the next segment, or a newer timeline's history
 # file). A clean stop (a switchover's fence) sent everything first, and its PostgreSQL still listens
@@ -26,11 +27,11 @@ since_restore=()
 # either way an SSH dial (seconds on a small VM) would only hold up this standby, whose promotion
 # waits for the restore_command under way. Refused is answered at once; a silent peer within 2 s.
 timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/5432"' "$source_ip" 2>/dev/null || exit 1
-ssh -q -i /var/lib/postgresql/.ssh/crosscloud_wal \
+ssh -q -i "$ARCHIVE_KEY" \
     -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes \
     -o ControlMaster=auto -o ControlPath=/var/run/postgresql/crosscloud-wal-%C -o ControlPersist=60 \
     -o ServerAliveInterval=5 -o ServerAliveCountMax=2 \
-    -o UserKnownHostsFile=/var/lib/postgresql/.ssh/known_hosts_crosscloud \
+    -o UserKnownHostsFile="$ARCHIVE_KNOWN_HOSTS" \
     "postgres@${source_ip}" "$name" >"${target}.tmp" || { rm -f "${target}.tmp"; exit 1; }
 mv "${target}.tmp" "$target"
 touch "$restored_mark"

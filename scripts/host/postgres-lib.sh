@@ -1,8 +1,8 @@
 # Shared by the PostgreSQL host steps (node, fence, primary, failover): where the cluster lives and
-# how to ask it where it stands. Reads: PG_VERSION (PEER_IP for peer_sql).
-readonly PGDATA="/var/lib/postgresql/${PG_VERSION}/main"
+# how to ask it where it stands. Reads: PG_VERSION (PEER_IP for peer_sql) and the host constants
+# (postgresSteps.ts POSTGRES_HOST_VARS): POSTGRES_HOME PROMOTING_FLAG REPLICATION_CONNINFO.
+readonly PGDATA="${POSTGRES_HOME}/${PG_VERSION}/main"
 readonly CLUSTER="${PG_VERSION}-main"
-readonly ARCHIVE_DIR=/var/lib/postgresql/wal-archive
 readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
 readonly UNIT="postgresql@${PG_VERSION}-main"
 
@@ -14,9 +14,9 @@ in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
 # The peer's database system identifier, asked over a TLS replication connection (fails when unreachable).
 # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
 # walreceiver set it themselves).
-peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
+peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
 # The replication user's ordinary connection to the peer's postgres database (peer_sql, the fence's session).
-peer_db_conninfo() { printf '%s' "host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=5 dbname=postgres"; }
+peer_db_conninfo() { printf '%s' "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=5 dbname=postgres"; }
 peer_sql() { runuser -u postgres -- psql -w -X -q -At "$(peer_db_conninfo)" -c "$1" 2>/dev/null; }
 # pg_controldata only reads a file: as root it needs no user switch (runuser's PAM session costs about
 # 0.3 s on a small VM, and the fence reads it inside the switchover's write outage).
@@ -48,10 +48,10 @@ wait_ready() { wait_until 120 ready || die "${UNIT} did not accept connections w
 # in /run (gone at boot) and is removed as soon as the promotion returns.
 promote_now() {
     local promoted
-    install -d -m 755 /run/crosscloud
-    touch /run/crosscloud/promoting
+    install -d -m 755 "${PROMOTING_FLAG%/*}"
+    touch "$PROMOTING_FLAG"
     promoted=$(psql_admin -c "SELECT pg_promote(true, 60)" || true)
-    rm -f /run/crosscloud/promoting
+    rm -f "$PROMOTING_FLAG"
     [[ $promoted == t ]] || die "pg_promote did not finish within 60 s: see the PostgreSQL log"
 }
 

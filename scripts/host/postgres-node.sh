@@ -3,7 +3,8 @@
 # switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
 # step promotes it after the fence. A host that is to become standby while it was the primary
 # rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICES PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report).
+# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICES PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report),
+# and the host constants POSTGRES_HOME ARCHIVE_DIR REPLICATION_USER REPLICATION_CONNINFO.
 # Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
@@ -30,7 +31,7 @@ find_data_disk() {
         die "the data disk did not appear within ${timeout} s at any of ${list:2}: check that the volume or disk is attached to this host (crosscloud:awsDbType / crosscloud:azureDbSize decide how it is named)"
 }
 prepare_data_disk() {
-    local device mountpoint=/var/lib/postgresql uuid line
+    local device mountpoint=$POSTGRES_HOME uuid line
     find_data_disk 300 "$@"
     device=$data_disk
     local probe=0
@@ -85,7 +86,7 @@ if [[ $(pg_conftool /etc/postgresql-common/createcluster.conf show -bs create_ma
     changed "set create_main_cluster = false in /etc/postgresql-common/createcluster.conf"
 fi
 ensure_packages "postgresql-${PG_VERSION}" ssl-cert openssh-client
-chown postgres:postgres /var/lib/postgresql
+chown postgres:postgres "$POSTGRES_HOME"
 if [[ ! -s /etc/ssl/certs/ssl-cert-snakeoil.pem ]]; then
     make-ssl-cert generate-default-snakeoil
     changed "made the host's TLS certificate (ssl-cert snakeoil)"
@@ -109,7 +110,7 @@ if [[ -n $segment_bytes && $segment_mb != "$WAL_SEGMENT_MB" && ! -f $PGDATA/cros
     log "note: this cluster's WAL segments are ${segment_mb} MB, crosscloud:walSegmentSizeMb is ${WAL_SEGMENT_MB}: the size is fixed when a cluster is created, so this one keeps ${segment_mb} MB"
 fi
 install -d -o postgres -g postgres -m 750 "$ARCHIVE_DIR"
-install -d -o postgres -g postgres -m 700 /var/lib/postgresql/.ssh
+install -d -o postgres -g postgres -m 700 "${POSTGRES_HOME}/.ssh"
 install_files
 if [[ $CHANGED_units == 1 ]]; then
     systemctl daemon-reload
@@ -166,9 +167,9 @@ fi
 
 # --- standby: a copy of the primary, made once through the tunnel, then kept by replication
 if [[ $ROLE == standby ]]; then
-    conn="host=${PEER_IP} port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass sslmode=require connect_timeout=10"
+    conn="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10"
     primary_id=$(peer_system_id) ||
-        die "cannot reach the primary ${PEER_IP}:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password"
+        die "cannot reach the primary ${PEER_IP}:5432 as ${REPLICATION_USER} over TLS: check the tunnel, pg_hba.conf and the password"
     local_id=$(control "Database system identifier" || true) # empty after an interrupted base backup
     if [[ $local_id == "$primary_id" ]] && { ! is_standby || [[ -f $PGDATA/crosscloud.fenced ]]; }; then
         # The old primary of this same cluster (fenced by a switchover, or left behind by a failover):

@@ -2,7 +2,8 @@
 # this host already (over the tunnel, right after stopping the old primary); if it has not, this step
 # promotes it once it has replayed the fenced old primary's last WAL (FENCED_LSN), or stops saying why.
 # Then, on any run: the roles, the grants pg_rewind needs, and the standby's replication slot.
-# Reads: PG_VERSION PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER FENCED_LSN CATCHUP_TIMEOUT.
+# Reads: PG_VERSION PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER FENCED_LSN CATCHUP_TIMEOUT,
+# and the host constants REPLICATION_USER ADMIN_USER HELPER_DIR.
 running || die "${UNIT} is not running on this host: the node step starts it; see journalctl -u ${UNIT}"
 wait_ready
 # One query a poll: every process started before the promotion adds to the switchover's write outage.
@@ -41,22 +42,23 @@ ensure_role() { # NAME ATTRIBUTES VERIFIER
 }
 # From here on this cluster may hold data: no base backup may replace it (postgres-node.sh).
 rm -f "$PGDATA/crosscloud.fresh"
-ensure_role replicator "LOGIN REPLICATION" "$REPLICATOR_VERIFIER"
-ensure_role crosscloud_admin "LOGIN CREATEDB CREATEROLE" "$ADMIN_VERIFIER"
+ensure_role "$REPLICATION_USER" "LOGIN REPLICATION" "$REPLICATOR_VERIFIER"
+ensure_role "$ADMIN_USER" "LOGIN CREATEDB CREATEROLE" "$ADMIN_VERIFIER"
 # pg_rewind connects as the replication user to an ordinary database and reads files with these.
-psql_admin -d postgres <<'SQL'
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
+# Unquoted: the role's name comes from REPLICATION_USER (a plain identifier); the SQL has no other $.
+psql_admin -d postgres <<SQL
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO ${REPLICATION_USER};
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO ${REPLICATION_USER};
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO ${REPLICATION_USER};
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO ${REPLICATION_USER};
 -- The fence of a switchover promotes this host's standby over the tunnel, right after the stop.
-GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO ${REPLICATION_USER};
 SQL
 # A slot invalidated by max_slot_wal_keep_size (an outage longer than it keeps) holds nothing any more:
 # the node step's slot-heal helper (also run every 30 s by its timer) replaces it. The standby catches up
 # from the WAL archive (restore_command) up to where the new slot reserves, then streams; no pg_basebackup.
 if [[ $REPLICATION == streaming ]]; then
-    healed=$(runuser -u postgres -- /usr/local/lib/crosscloud/slot-heal) ||
+    healed=$(runuser -u postgres -- "${HELPER_DIR}/slot-heal") ||
         die "could not replace the invalidated replication slot ${SLOT}: ${healed:-see the output above}"
     [[ -z $healed ]] || changed "${healed#crosscloud slot-heal: }"
 fi

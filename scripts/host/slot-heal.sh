@@ -7,12 +7,13 @@
 # no step, so the program's step alone would leave the slot lost) and by the postgres-primary step.
 # Does nothing on a standby, without the slot, or while the slot is healthy. Runs as postgres.
 set -euo pipefail
-conf=/etc/crosscloud/postgres.env
+# --- values (rendered on install): POSTGRES_ENV POSTGRES_HOME
+conf=$POSTGRES_ENV
 [[ -r $conf ]] || exit 0
 # shellcheck source=/dev/null
 source "$conf" # PG_VERSION; PEER_SLOT: the slot the peer's standby uses on this host
 [[ -n ${PEER_SLOT:-} ]] || exit 0
-pgdata=/var/lib/postgresql/${PG_VERSION}/main
+pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
 # A standby, or a server not running (booting, stopped for a switchover): nothing to check, and no
 # process started. This runs every 30 s, also while a standby is being promoted, whose CPU a small VM
 # should spend on the promotion.

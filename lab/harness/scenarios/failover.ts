@@ -17,7 +17,7 @@ function runFailover(site: string, hostsFile: string, keyFile: string): Promise<
     return new Promise((resolve, reject) =>
         execFile(
             "node",
-            ["-r", "ts-node/register/transpile-only", "scripts/failover.ts", site, "--hosts", hostsFile, "--key", keyFile],
+            ["-r", "ts-node/register/transpile-only", "operator/failover.ts", site, "--hosts", hostsFile, "--key", keyFile],
             { cwd: REPO, timeout: 180_000 },
             (err, stdout, stderr) => (err ? reject(new Error(`npm run failover failed: ${stderr || err.message}`)) : resolve(stdout)),
         ),

@@ -2,9 +2,10 @@
 // peer does not route. The program's own tunnel check (the step `pulumi up` runs, over its pinned SSH
 // connection) must fail within 60 s naming the cause, not hang until its timeout. Each case edits the
 // Azure gateway's files by hand (the program always renders matching pairs) and restores them after.
-import { DEFAULT_CHECK_TIMEOUT_SECONDS, tunnelCheckScript } from "../../../components/openswanTunnel";
+import { hostAddress } from "../../../components/network";
 import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "../../../scripts/render";
 import { runRemoteCommand } from "../../../scripts/ssh";
+import { DEFAULT_CHECK_TIMEOUT_SECONDS, tunnelCheckScript } from "../../../scripts/tunnelSteps";
 import { LAB_PUBLIC_IPS } from "../labCloud";
 import { Lab, SITES, Site, peerOf, shell } from "../lab";
 import { gatewayConnection, waitHealthy } from "../faults";
@@ -38,7 +39,9 @@ const cidrOf = (lab: Lab, site: Site) => String(site === "aws" ? lab.outputs.aws
 /** Runs the program's tunnel check on a site's gateway; resolves to [ok, seconds, message]. */
 async function runCheck(lab: Lab, site: Site): Promise<[boolean, number, string]> {
     const peer = peerOf(site);
-    const script = renderHostScript(tunnelCheckScript("tunnel", DEFAULT_CHECK_TIMEOUT_SECONDS, LAB_PUBLIC_IPS[peer], cidrOf(lab, peer)));
+    const script = renderHostScript(
+        tunnelCheckScript("tunnel", DEFAULT_CHECK_TIMEOUT_SECONDS, LAB_PUBLIC_IPS[peer], hostAddress(cidrOf(lab, peer), 1)),
+    );
     const t = Date.now();
     try {
         const out = await runRemoteCommand(`tunnel-${site}-check`, gatewayConnection(lab, site), RUN_SCRIPT_FROM_STDIN, script);

@@ -5,14 +5,9 @@
 // Afterwards set crosscloud:primary to SITE; the next `pulumi up` rejoins the old primary as a standby
 // (the boot fence keeps it read-only meanwhile).
 import * as fs from "fs";
-import { runRemoteCommand, ConnectionLike } from "./ssh";
-import { SshHostOutput, promoteScript } from "../components/postgresReplicaPair";
-import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "./render";
-
-export function connectionFor(host: SshHostOutput, privateKey: string): ConnectionLike {
-    const base = { host: host.address, user: host.user, hostKey: host.hostKey, privateKey, dialErrorLimit: 3, perDialTimeout: 15 };
-    return host.via ? { ...base, proxy: connectionFor(host.via, privateKey) } : base;
-}
+import { promoteScript } from "../scripts/postgresSteps";
+import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "../scripts/render";
+import { SshHostOutput, connectionFor, runRemoteCommand } from "../scripts/ssh";
 
 async function main(argv: string[]): Promise<void> {
     const [site] = argv.filter((a) => !a.startsWith("--"));
