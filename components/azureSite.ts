@@ -48,6 +48,21 @@ export interface AzureSiteArgs {
     dataDiskSizeGb: number;
 }
 
+/** The site's outputs, the one list the component registers and index.ts exports (as `azureResources` and `azureGatewayPublicIp`). */
+export interface AzureSiteOutputs {
+    resourceGroupName: pulumi.Output<string>;
+    vnetId: pulumi.Output<string>;
+    gatewaySubnetId: pulumi.Output<string>;
+    databaseSubnetId: pulumi.Output<string>;
+    gatewayNsgId: pulumi.Output<string>;
+    databaseNsgId: pulumi.Output<string>;
+    databaseRouteTableId: pulumi.Output<string>;
+    gatewayVmId: pulumi.Output<string>;
+    databaseVmId: pulumi.Output<string>;
+    dataDiskId: pulumi.Output<string>;
+    gatewayPublicIp: pulumi.Output<string>;
+}
+
 /**
  * The Azure half: a resource group and VNet with a gateway subnet (static public IP, IP forwarding,
  * NAT for the database subnet) and a database subnet whose only ways out are routes to the gateway.
@@ -56,20 +71,18 @@ export interface AzureSiteArgs {
  */
 export class AzureSite extends pulumi.ComponentResource {
     public readonly layout: SiteLayout;
-    public readonly resourceGroupName: pulumi.Output<string>;
-    public readonly vnetId: pulumi.Output<string>;
-    public readonly gatewaySubnetId: pulumi.Output<string>;
-    public readonly databaseSubnetId: pulumi.Output<string>;
-    public readonly gatewayNsgId: pulumi.Output<string>;
-    public readonly databaseNsgId: pulumi.Output<string>;
-    public readonly databaseRouteTableId: pulumi.Output<string>;
-    public readonly gatewayVmId: pulumi.Output<string>;
-    public readonly databaseVmId: pulumi.Output<string>;
-    public readonly dataDiskId: pulumi.Output<string>;
-    public readonly gatewayPublicIp: pulumi.Output<string>;
+    /** Ids and addresses, for the stack's outputs. */
+    public readonly outputs: AzureSiteOutputs;
+    /** The gateway as the tunnel needs it. */
     public readonly gateway: GatewayHost;
+    /** The database host as the replica pair needs it. */
     public readonly database: DatabaseHost;
 
+    /**
+     * @param name The component's name; every child is named `${name}-...`.
+     * @param args The site's region, ranges, hosts and admin access.
+     * @param opts Options of the component resource.
+     */
     constructor(name: string, args: AzureSiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("crosscloud:azure:AzureSite", name, {}, opts);
         const found = problems(
@@ -327,30 +340,20 @@ export class AzureSite extends pulumi.ComponentResource {
         this.gateway = { ...gatewayHost, ready: [...gatewayHost.ready, gatewayAccess] };
         this.database = { ...databaseHost, ready: [...databaseHost.ready, databaseAccess] };
 
-        this.resourceGroupName = rg.name;
-        this.vnetId = vnet.id;
-        this.gatewaySubnetId = gatewaySubnet.id;
-        this.databaseSubnetId = databaseSubnet.id;
-        this.gatewayNsgId = gatewayNsg.id;
-        this.databaseNsgId = databaseNsg.id;
-        this.databaseRouteTableId = databaseRoutes.id;
-        this.gatewayVmId = gatewayVm.id;
-        this.databaseVmId = databaseVm.id;
-        this.dataDiskId = dataDisk.id;
-        this.gatewayPublicIp = gatewaySsh.address;
-        this.registerOutputs({
-            resourceGroupName: this.resourceGroupName,
-            vnetId: this.vnetId,
-            gatewaySubnetId: this.gatewaySubnetId,
-            databaseSubnetId: this.databaseSubnetId,
-            gatewayNsgId: this.gatewayNsgId,
-            databaseNsgId: this.databaseNsgId,
-            databaseRouteTableId: this.databaseRouteTableId,
-            gatewayVmId: this.gatewayVmId,
-            databaseVmId: this.databaseVmId,
-            dataDiskId: this.dataDiskId,
-            gatewayPublicIp: this.gatewayPublicIp,
-        });
+        this.outputs = {
+            resourceGroupName: rg.name,
+            vnetId: vnet.id,
+            gatewaySubnetId: gatewaySubnet.id,
+            databaseSubnetId: databaseSubnet.id,
+            gatewayNsgId: gatewayNsg.id,
+            databaseNsgId: databaseNsg.id,
+            databaseRouteTableId: databaseRoutes.id,
+            gatewayVmId: gatewayVm.id,
+            databaseVmId: databaseVm.id,
+            dataDiskId: dataDisk.id,
+            gatewayPublicIp: gatewaySsh.address,
+        };
+        this.registerOutputs(this.outputs);
     }
 }
 

@@ -406,6 +406,9 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(o.awsResources.gatewayInstanceId, named(r, "aws-gateway").id);
         assert.strictEqual(o.awsResources.amiId, DEFAULT_CLOUD.amiLookupResult);
         assert.strictEqual(o.azureResources.databaseVmId, named(r, "azure-database").id);
+        // A new site has every id: none is absent, none is "".
+        assert.strictEqual(o.awsResources.publicRouteTableId, named(r, "aws-public-routes").id);
+        assert.strictEqual(o.awsResources.dataVolumeId, named(r, "aws-pgdata").id);
         assert.deepStrictEqual(Object.keys(o.awsResources).sort(), [
             "amiId",
             "dataVolumeId",
