@@ -427,7 +427,14 @@ export class AwsSite extends pulumi.ComponentResource {
         const firewall = securityGroupFirewall(securityGroup.id);
         const rules = [
             ...firewall.allow(
-                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
+                {
+                    name: `${name}-gateway-ssh`,
+                    kind: "admin-ssh",
+                    protocol: "tcp",
+                    port: 22,
+                    sources: args.adminCidrs,
+                    description: "SSH from the admins",
+                },
                 this,
             ),
             new aws.vpc.SecurityGroupIngressRule(

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
 import { AdminKeys, adminAccessStep } from "./adminAccess";
-import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
+import { DatabaseHost, GatewayHost, HostFirewall, InboundRule, InboundRuleKind } from "./hosts";
 import { SiteLayout, hostCidr, siteLayout } from "./network";
 import { checkAdminCidrs, checkSiteCidr, checkVmSize, problems } from "./validation";
 
@@ -20,10 +20,34 @@ export const AZURE_ADMIN_USER = "azureuser";
  * doc/disk-identification.md and udev/80-azure-disk.rules; SCSI sizes with it have both).
  */
 export const DATA_DISK_DEVICES = ["/dev/disk/azure/scsi1/lun0", "/dev/disk/azure/data/by-lun/0"];
-/** NSG priorities: the site's own rules, rules other components add, and the explicit deny. */
+/** NSG priority of the site's own rules (SSH to the gateway 100, forwarding 110; SSH from the gateway 100). */
 export const SITE_RULE_PRIORITY = 100;
-export const ADDED_RULE_PRIORITY = 200;
+/** NSG priority of the explicit deny that ends each NSG. */
 export const DENY_RULE_PRIORITY = 4000;
+
+/**
+ * The range of the rules other components add through an NSG firewall. They used to be numbered in
+ * call order, 200 + 10 per earlier rule of the NSG (200-220 with today's rules), so one rule added early
+ * moved every later one, and Azure refuses two rules of one direction with the same priority while such
+ * a move is half applied. Now each kind has its own number in 1000-1999, disjoint from every number the
+ * old scheme gave (100 and 110 for the site's rules, which stay, 200-990 for added rules of an NSG with
+ * fewer than 81 of them, 4000 for the deny), so the one `up` that moves the added rules cannot collide.
+ */
+export const ADDED_RULE_PRIORITY_RANGE = { first: 1000, last: 1999 } as const;
+
+/**
+ * The fixed NSG priority of each kind of added rule: unique across kinds, so unique in any NSG (a host
+ * has at most one rule of a kind). A new kind gets a new, unused number here; none is ever renumbered.
+ * `admin-ssh` is what the AWS site opens through its firewall; the Azure site writes its own SSH rule.
+ */
+export const NSG_RULE_PRIORITIES: Readonly<Record<InboundRuleKind, number>> = {
+    "admin-ssh": 1000,
+    ike: 1100,
+    "nat-t": 1110,
+    "postgres-from-peer": 1200,
+    "archive-from-peer": 1210,
+    "postgres-from-clients": 1220,
+};
 
 export interface AzureSiteArgs {
     /** Azure region (`azure-native:location`). */
@@ -357,19 +381,36 @@ export class AzureSite extends pulumi.ComponentResource {
     }
 }
 
-/** Opens ports in an NSG, one rule per call, with priorities handed out in call order. */
-class NsgFirewall implements HostFirewall {
-    private nextPriority = ADDED_RULE_PRIORITY;
+/** Opens ports in an NSG, one rule per call, each at its kind's fixed priority (NSG_RULE_PRIORITIES). */
+export class NsgFirewall implements HostFirewall {
+    /** The rules this firewall made, by priority: a second rule of a kind would collide with the first. */
+    private readonly byPriority = new Map<number, string>();
 
+    /**
+     * @param resourceGroupName The NSG's resource group.
+     * @param nsg The NSG the rules go into.
+     * @param hostIp The address of the host behind it: every rule's destination.
+     */
     constructor(
-        private readonly resourceGroupName: pulumi.Output<string>,
+        private readonly resourceGroupName: pulumi.Input<string>,
         private readonly nsg: network.NetworkSecurityGroup,
         private readonly hostIp: string,
     ) {}
 
+    /**
+     * @param rule What to admit; its kind gives the priority.
+     * @param parent The component that asks, the rule's parent.
+     */
     allow(rule: InboundRule, parent: pulumi.Resource): pulumi.CustomResource[] {
-        const priority = this.nextPriority;
-        this.nextPriority += 10;
+        const priority = NSG_RULE_PRIORITIES[rule.kind];
+        const taken = this.byPriority.get(priority);
+        if (taken !== undefined) {
+            throw new pulumi.ResourceError(
+                `${rule.name} and ${taken} are both "${rule.kind}" rules in front of ${this.hostIp}: an NSG takes one rule per priority and direction, and each kind has one fixed priority.`,
+                parent,
+            );
+        }
+        this.byPriority.set(priority, rule.name);
         return [
             new network.SecurityRule(
                 rule.name,
