@@ -70,10 +70,15 @@ export = async () => {
         allowExistingRestart: config.source?.allowPrimaryRestart ?? false,
     });
 
+    // The sites' outputs minus their public addresses, which are top-level outputs of their own; what
+    // does not apply (existing-environment mode) is absent from the site's outputs, so from these too.
+    const { gatewayPublicIp: awsGatewayPublicIp, ...awsResources } = aws.outputs;
+    const { gatewayPublicIp: azureGatewayPublicIp, ...azureResources } = azure.outputs;
+
     // The contract for StackReference consumers (see README, "Outputs").
     return {
-        awsGatewayPublicIp: aws.gatewayPublicIp,
-        azureGatewayPublicIp: azure.gatewayPublicIp,
+        awsGatewayPublicIp,
+        azureGatewayPublicIp,
         awsCidr: awsSiteCidr,
         azureCidr: config.azureCidr,
         primary: config.primary,
@@ -84,31 +89,8 @@ export = async () => {
         primaryConnectionString: postgres.connectionString,
         /** `created`, or where the existing AWS environment came from (`config`, `stack org/project/stack`). */
         awsSource: existing ? `existing (${existing.origin})` : "created",
-        awsResources: {
-            vpcId: aws.vpcId,
-            gatewaySubnetId: aws.gatewaySubnetId,
-            databaseSubnetId: aws.databaseSubnetId,
-            publicRouteTableId: aws.publicRouteTableId,
-            privateRouteTableId: aws.privateRouteTableId,
-            gatewaySecurityGroupId: aws.gatewaySecurityGroupId,
-            databaseSecurityGroupId: aws.databaseSecurityGroupId,
-            gatewayInstanceId: aws.gatewayInstanceId,
-            databaseInstanceId: aws.databaseInstanceId,
-            dataVolumeId: aws.dataVolumeId,
-            amiId: aws.amiId,
-        },
-        azureResources: {
-            resourceGroupName: azure.resourceGroupName,
-            vnetId: azure.vnetId,
-            gatewaySubnetId: azure.gatewaySubnetId,
-            databaseSubnetId: azure.databaseSubnetId,
-            gatewayNsgId: azure.gatewayNsgId,
-            databaseNsgId: azure.databaseNsgId,
-            databaseRouteTableId: azure.databaseRouteTableId,
-            gatewayVmId: azure.gatewayVmId,
-            databaseVmId: azure.databaseVmId,
-            dataDiskId: azure.dataDiskId,
-        },
+        awsResources,
+        azureResources,
         ipsecConfs: tunnel.ipsecConfs,
         /** SSH coordinates of the database hosts with their pinned host keys: what `npm run failover` needs. */
         databaseHosts: {

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
 import { AdminKeys, adminAccessStep } from "./adminAccess";
-import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
+import { DatabaseHost, GatewayHost, HostFirewall, InboundRule, SshHost } from "./hosts";
 import { SiteLayout, siteLayout } from "./network";
 import { ExistingAwsEnvironment } from "./sourceEnvironment";
 import { checkAdminCidrs, checkAmiOverrides, checkInstanceType, checkSiteCidr, problems } from "./validation";
@@ -63,21 +63,63 @@ export interface AwsSiteArgs {
     existing?: ExistingAwsEnvironment;
 }
 
-/** What either way of building the site yields. */
-interface SiteParts {
+/**
+ * The site's outputs, the one list the component registers and index.ts exports (as `awsResources` and
+ * `awsGatewayPublicIp`). A value that does not apply to how the site was built is absent, never `""`.
+ */
+export interface AwsSiteOutputs {
     vpcId: pulumi.Output<string>;
     gatewaySubnetId: pulumi.Output<string>;
     databaseSubnetId: pulumi.Output<string>;
-    publicRouteTableId: pulumi.Output<string>;
+    /** The gateway subnet's route table. Absent with an existing environment: that table is the environment's own. */
+    publicRouteTableId?: pulumi.Output<string>;
+    /** The database subnet's route table (with an existing environment, the table the peer route is added to). */
     privateRouteTableId: pulumi.Output<string>;
     gatewaySecurityGroupId: pulumi.Output<string>;
+    /** The database host's group (with an existing environment, the primary's own group). */
     databaseSecurityGroupId: pulumi.Output<string>;
     gatewayInstanceId: pulumi.Output<string>;
+    /** The database host (with an existing environment, the existing primary). */
     databaseInstanceId: pulumi.Output<string>;
-    dataVolumeId: pulumi.Output<string>;
+    /** The PGDATA volume. Absent with an existing environment: PGDATA stays where the host has it. */
+    dataVolumeId?: pulumi.Output<string>;
+    /** The AMI the program's instances boot from (the lookup's result or the override). */
+    amiId: pulumi.Output<string>;
     gatewayPublicIp: pulumi.Output<string>;
+}
+
+/** What either way of building the site yields. */
+interface SiteParts {
+    outputs: AwsSiteOutputs;
     gateway: GatewayHost;
     database: DatabaseHost;
+}
+
+/** Where the gateway goes and whom it serves, as either way of building the site knows it. */
+interface GatewayPlacement {
+    /** The gateway's security group (from `gatewaySecurityGroup`). */
+    securityGroup: aws.ec2.SecurityGroup;
+    /** The public subnet the gateway is placed in. */
+    subnetId: pulumi.Input<string>;
+    /** The database host's security group: it admits SSH from the gateway. */
+    databaseSecurityGroupId: pulumi.Input<string>;
+    /** The description of that rule; in a group the program does not own it says who added it. */
+    databaseSshDescription: string;
+    /** What the Elastic IP's association must wait for: the stack's own internet gateway, if it has one. */
+    eipDependsOn: pulumi.Resource[];
+}
+
+/** The gateway as both ways of building the site create it. */
+interface BuiltGateway {
+    securityGroup: aws.ec2.SecurityGroup;
+    firewall: HostFirewall;
+    /** SSH and forwarded traffic to the gateway, SSH on to the database host, the gateway's egress. */
+    rules: pulumi.Resource[];
+    /** The admin key pair: a new site's database host boots with it too. */
+    keyPair: aws.ec2.KeyPair;
+    instance: aws.ec2.Instance;
+    eip: aws.ec2.Eip;
+    ssh: SshHost;
 }
 
 /**
@@ -87,23 +129,18 @@ interface SiteParts {
  */
 export class AwsSite extends pulumi.ComponentResource {
     public readonly layout: SiteLayout;
-    public readonly vpcId: pulumi.Output<string>;
-    public readonly gatewaySubnetId: pulumi.Output<string>;
-    public readonly databaseSubnetId: pulumi.Output<string>;
-    public readonly publicRouteTableId: pulumi.Output<string>;
-    public readonly privateRouteTableId: pulumi.Output<string>;
-    public readonly gatewaySecurityGroupId: pulumi.Output<string>;
-    public readonly databaseSecurityGroupId: pulumi.Output<string>;
-    public readonly gatewayInstanceId: pulumi.Output<string>;
-    public readonly databaseInstanceId: pulumi.Output<string>;
-    public readonly dataVolumeId: pulumi.Output<string>;
-    public readonly amiId: pulumi.Output<string>;
-    public readonly gatewayPublicIp: pulumi.Output<string>;
+    /** Ids and addresses, for the stack's outputs. */
+    public readonly outputs: AwsSiteOutputs;
     /** The gateway as the tunnel needs it. */
     public readonly gateway: GatewayHost;
     /** The database host as the replica pair needs it. */
     public readonly database: DatabaseHost;
 
+    /**
+     * @param name The component's name; every child is named `${name}-...`.
+     * @param args The site's ranges, hosts and admin access, and optionally an existing environment to add to.
+     * @param opts Options of the component resource.
+     */
     constructor(name: string, args: AwsSiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("crosscloud:aws:AwsSite", name, {}, opts);
         const found = problems(
@@ -121,20 +158,18 @@ export class AwsSite extends pulumi.ComponentResource {
         if (found.length > 0) {
             throw new pulumi.ResourceError(found.join("\n"), this);
         }
-        this.amiId = args.amiOverride ? pulumi.output(args.amiOverride) : this.lookupUbuntuAmi(args.region);
-        if (args.existing) {
-            const e = args.existing;
-            this.layout = {
-                cidr: e.vpcCidr,
-                gatewaySubnet: e.gatewaySubnet.cidr,
-                databaseSubnet: e.databaseSubnet.cidr,
-                gatewayIp: e.gatewayIp,
-                databaseIp: e.primary.privateIp,
-            };
-        } else {
-            this.layout = siteLayout(args.cidr);
-        }
-        const parts = args.existing ? this.addToExisting(name, args, args.existing) : this.createSite(name, args, this.layout);
+        const amiId = args.amiOverride ? pulumi.output(args.amiOverride) : this.lookupUbuntuAmi(args.region);
+        const e = args.existing;
+        this.layout = e
+            ? {
+                  cidr: e.vpcCidr,
+                  gatewaySubnet: e.gatewaySubnet.cidr,
+                  databaseSubnet: e.databaseSubnet.cidr,
+                  gatewayIp: e.gatewayIp,
+                  databaseIp: e.primary.privateIp,
+              }
+            : siteLayout(args.cidr);
+        const parts = e ? this.addToExisting(name, args, this.layout, amiId, e) : this.createSite(name, args, this.layout, amiId);
         // After the first boot the admin key is the access steps' business (keyName is ignored).
         const keys: AdminKeys = {
             publicKey: args.sshPublicKey,
@@ -145,37 +180,20 @@ export class AwsSite extends pulumi.ComponentResource {
         const databaseAccess = adminAccessStep(`${name}-database`, parts.database, keys, this, gatewayAccess);
         this.gateway = { ...parts.gateway, ready: [...parts.gateway.ready, gatewayAccess] };
         this.database = { ...parts.database, ready: [...parts.database.ready, databaseAccess] };
-        this.vpcId = parts.vpcId;
-        this.gatewaySubnetId = parts.gatewaySubnetId;
-        this.databaseSubnetId = parts.databaseSubnetId;
-        this.publicRouteTableId = parts.publicRouteTableId;
-        this.privateRouteTableId = parts.privateRouteTableId;
-        this.gatewaySecurityGroupId = parts.gatewaySecurityGroupId;
-        this.databaseSecurityGroupId = parts.databaseSecurityGroupId;
-        this.gatewayInstanceId = parts.gatewayInstanceId;
-        this.databaseInstanceId = parts.databaseInstanceId;
-        this.dataVolumeId = parts.dataVolumeId;
-        this.gatewayPublicIp = parts.gatewayPublicIp;
-        this.registerOutputs({
-            vpcId: this.vpcId,
-            gatewaySubnetId: this.gatewaySubnetId,
-            databaseSubnetId: this.databaseSubnetId,
-            publicRouteTableId: this.publicRouteTableId,
-            privateRouteTableId: this.privateRouteTableId,
-            gatewaySecurityGroupId: this.gatewaySecurityGroupId,
-            databaseSecurityGroupId: this.databaseSecurityGroupId,
-            gatewayInstanceId: this.gatewayInstanceId,
-            databaseInstanceId: this.databaseInstanceId,
-            dataVolumeId: this.dataVolumeId,
-            amiId: this.amiId,
-            gatewayPublicIp: this.gatewayPublicIp,
-        });
+        this.outputs = parts.outputs;
+        this.registerOutputs(this.outputs);
     }
 
-    /** A new VPC, subnets, routes, groups, both instances and the PGDATA volume. */
-    private createSite(name: string, args: AwsSiteArgs, layout: SiteLayout): SiteParts {
+    /**
+     * A new VPC, subnets, routes, groups, both instances and the PGDATA volume.
+     * @param name The component's name.
+     * @param args The component's args.
+     * @param layout The address plan cut from `args.cidr`.
+     * @param amiId The image both instances boot from.
+     */
+    private createSite(name: string, args: AwsSiteArgs, layout: SiteLayout, amiId: pulumi.Output<string>): SiteParts {
         const parent = { parent: this };
-        const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
+        const tags = siteTags(name);
 
         // Regular Availability Zones only: an opted-in Local or Wavelength Zone is listed too, and its name
         // sorts first (us-west-2-lax-1a before us-west-2a). EC2 DescribeAvailabilityZones filter zone-type
@@ -203,74 +221,37 @@ export class AwsSite extends pulumi.ComponentResource {
 
         // Security groups carry no inline rules: every rule is its own resource, so the tunnel and
         // the replica pair can add theirs without fighting over the group.
-        const gatewaySg = new aws.ec2.SecurityGroup(
-            `${name}-gateway-sg`,
-            { vpcId: vpc.id, description: "crosscloud VPN gateway", tags: tags("gateway-sg") },
-            parent,
-        );
+        const gatewaySg = this.gatewaySecurityGroup(name, vpc.id);
         const databaseSg = new aws.ec2.SecurityGroup(
             `${name}-database-sg`,
             { vpcId: vpc.id, description: "crosscloud PostgreSQL host", tags: tags("database-sg") },
             parent,
         );
-        const gatewayFirewall = securityGroupFirewall(gatewaySg.id);
-        const databaseFirewall = securityGroupFirewall(databaseSg.id);
+        const gw = this.gatewayFor(name, args, layout, amiId, {
+            securityGroup: gatewaySg,
+            subnetId: gatewaySubnet.id,
+            databaseSecurityGroupId: databaseSg.id,
+            databaseSshDescription: "SSH through the gateway (jump host)",
+            // Associating an EIP with an instance fails while the VPC has no internet gateway attached;
+            // nothing else orders the two (pulumi-aws Eip docs: "EIP may require IGW to exist prior to
+            // association. Use dependsOn to set an explicit dependency on the IGW").
+            eipDependsOn: [igw],
+        });
         const siteRules = [
-            ...this.gatewayAccessRules(
-                name,
-                args,
-                gatewaySg.id,
-                gatewayFirewall,
-                databaseSg.id,
-                args.cidr,
-                "SSH through the gateway (jump host)",
-            ),
-            ...[gatewaySg, databaseSg].map(
-                (sg, i) =>
-                    new aws.vpc.SecurityGroupEgressRule(
-                        `${name}-${i === 0 ? "gateway" : "database"}-egress`,
-                        { securityGroupId: sg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "All outbound" },
-                        parent,
-                    ),
+            ...gw.rules,
+            new aws.vpc.SecurityGroupEgressRule(
+                `${name}-database-egress`,
+                { securityGroupId: databaseSg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "All outbound" },
+                parent,
             ),
         ];
-
-        const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
-
-        const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
         const databaseHostKey = new tls.PrivateKey(`${name}-database-host-key`, { algorithm: "ED25519" }, parent);
-        const instance = (role: "gateway" | "database", extra: Partial<aws.ec2.InstanceArgs>, hostKey: tls.PrivateKey) =>
-            this.hostInstance(name, role, keyPair, hostKey, extra);
-        const gateway = instance(
-            "gateway",
-            {
-                instanceType: args.gatewayInstanceType,
-                subnetId: gatewaySubnet.id,
-                privateIp: layout.gatewayIp,
-                vpcSecurityGroupIds: [gatewaySg.id],
-                // It forwards packets that are neither from nor to itself.
-                sourceDestCheck: false,
-            },
-            gatewayHostKey,
-        );
-        const database = instance(
-            "database",
-            {
-                instanceType: args.databaseInstanceType,
-                subnetId: databaseSubnet.id,
-                privateIp: layout.databaseIp,
-                vpcSecurityGroupIds: [databaseSg.id],
-            },
-            databaseHostKey,
-        );
-        // Associating an EIP with an instance fails while the VPC has no internet gateway attached;
-        // nothing else orders the two (pulumi-aws Eip docs: "EIP may require IGW to exist prior to
-        // association. Use dependsOn to set an explicit dependency on the IGW").
-        const eip = new aws.ec2.Eip(
-            `${name}-gateway-eip`,
-            { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") },
-            { parent: this, dependsOn: [igw] },
-        );
+        const database = this.hostInstance(name, "database", amiId, gw.keyPair, databaseHostKey, {
+            instanceType: args.databaseInstanceType,
+            subnetId: databaseSubnet.id,
+            privateIp: layout.databaseIp,
+            vpcSecurityGroupIds: [databaseSg.id],
+        });
 
         const publicRoutes = new aws.ec2.RouteTable(
             `${name}-public-routes`,
@@ -284,8 +265,8 @@ export class AwsSite extends pulumi.ComponentResource {
             {
                 vpcId: vpc.id,
                 routes: [
-                    { cidrBlock: args.peerCidr, networkInterfaceId: gateway.primaryNetworkInterfaceId },
-                    { cidrBlock: "0.0.0.0/0", networkInterfaceId: gateway.primaryNetworkInterfaceId },
+                    { cidrBlock: args.peerCidr, networkInterfaceId: gw.instance.primaryNetworkInterfaceId },
+                    { cidrBlock: "0.0.0.0/0", networkInterfaceId: gw.instance.primaryNetworkInterfaceId },
                 ],
                 tags: tags("private-routes"),
             },
@@ -316,49 +297,29 @@ export class AwsSite extends pulumi.ComponentResource {
             parent,
         );
 
-        const gatewaySsh = {
-            address: eip.publicIp,
-            user: AWS_ADMIN_USER,
-            hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
-        };
-        const gatewayHost: GatewayHost = {
-            site: name,
-            ssh: gatewaySsh,
-            publicIp: eip.publicIp,
-            privateIp: layout.gatewayIp,
-            siteCidr: args.cidr,
-            databaseSubnet: layout.databaseSubnet,
-            firewall: gatewayFirewall,
-            ready: [gateway, eip, publicRoutes, ...routeAssociations, ...siteRules],
-        };
-        const databaseHost: DatabaseHost = {
-            site: name,
-            ssh: {
-                address: database.privateIp,
-                user: AWS_ADMIN_USER,
-                hostPublicKey: databaseHostKey.publicKeyOpenssh.apply((k) => k.trim()),
-                via: gatewaySsh,
-            },
-            privateIp: layout.databaseIp,
-            dataDevices: dataVolume.id.apply(dataVolumePaths),
-            firewall: databaseFirewall,
-            ready: [database, attachment, privateRoutes, ...routeAssociations, ...siteRules],
-        };
-
         return {
-            vpcId: vpc.id,
-            gatewaySubnetId: gatewaySubnet.id,
-            databaseSubnetId: databaseSubnet.id,
-            publicRouteTableId: publicRoutes.id,
-            privateRouteTableId: privateRoutes.id,
-            gatewaySecurityGroupId: gatewaySg.id,
-            databaseSecurityGroupId: databaseSg.id,
-            gatewayInstanceId: gateway.id,
-            databaseInstanceId: database.id,
-            dataVolumeId: dataVolume.id,
-            gatewayPublicIp: eip.publicIp,
-            gateway: gatewayHost,
-            database: databaseHost,
+            outputs: {
+                vpcId: vpc.id,
+                gatewaySubnetId: gatewaySubnet.id,
+                databaseSubnetId: databaseSubnet.id,
+                publicRouteTableId: publicRoutes.id,
+                privateRouteTableId: privateRoutes.id,
+                gatewaySecurityGroupId: gw.securityGroup.id,
+                databaseSecurityGroupId: databaseSg.id,
+                gatewayInstanceId: gw.instance.id,
+                databaseInstanceId: database.id,
+                dataVolumeId: dataVolume.id,
+                amiId,
+                gatewayPublicIp: gw.eip.publicIp,
+            },
+            gateway: gatewayHost(name, layout, gw, [gw.instance, gw.eip, publicRoutes, ...routeAssociations, ...siteRules]),
+            database: databaseHost(name, layout, gw.ssh, {
+                address: database.privateIp,
+                hostPublicKey: databaseHostKey.publicKeyOpenssh.apply((k) => k.trim()),
+                dataDevices: dataVolume.id.apply(dataVolumePaths),
+                firewall: securityGroupFirewall(databaseSg.id),
+                ready: [database, attachment, privateRoutes, ...routeAssociations, ...siteRules],
+            }),
         };
     }
 
@@ -367,48 +328,30 @@ export class AwsSite extends pulumi.ComponentResource {
      * in the existing public subnet, one route to the peer range in the database subnet's table, and
      * standalone rules in the primary's group. The VPC, subnets, route tables, the primary and its
      * group are referenced by id and never managed, so no `up` or `destroy` can replace or delete them.
+     * @param name The component's name.
+     * @param args The component's args.
+     * @param layout The address plan read from the environment.
+     * @param amiId The image the gateway boots from.
+     * @param e The environment, resolved and checked.
      */
-    private addToExisting(name: string, args: AwsSiteArgs, e: ExistingAwsEnvironment): SiteParts {
-        const parent = { parent: this };
-        const tags = (role: string) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
-        const gatewaySg = new aws.ec2.SecurityGroup(
-            `${name}-gateway-sg`,
-            { vpcId: e.vpcId, description: "crosscloud VPN gateway", tags: tags("gateway-sg") },
-            parent,
-        );
-        const gatewayFirewall = securityGroupFirewall(gatewaySg.id);
-        // Rules in the primary's own group are standalone resources: a destroy removes them alone.
-        const databaseFirewall = securityGroupFirewall(e.primary.securityGroupId);
-        const siteRules = [
-            ...this.gatewayAccessRules(
-                name,
-                args,
-                gatewaySg.id,
-                gatewayFirewall,
-                e.primary.securityGroupId,
-                e.vpcCidr,
-                "crosscloud: SSH through the gateway (jump host)",
-            ),
-            // The primary's group keeps its own egress rules: a duplicate would be refused by AWS.
-            new aws.vpc.SecurityGroupEgressRule(
-                `${name}-gateway-egress`,
-                { securityGroupId: gatewaySg.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "All outbound" },
-                parent,
-            ),
-        ];
-        const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
-        const gatewayHostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
-        const gateway = this.hostInstance(name, "gateway", keyPair, gatewayHostKey, {
-            instanceType: args.gatewayInstanceType,
+    private addToExisting(
+        name: string,
+        args: AwsSiteArgs,
+        layout: SiteLayout,
+        amiId: pulumi.Output<string>,
+        e: ExistingAwsEnvironment,
+    ): SiteParts {
+        const gw = this.gatewayFor(name, args, layout, amiId, {
+            securityGroup: this.gatewaySecurityGroup(name, e.vpcId),
             subnetId: e.gatewaySubnet.id,
-            privateIp: e.gatewayIp,
-            vpcSecurityGroupIds: [gatewaySg.id],
-            // It forwards packets that are neither from nor to itself.
-            sourceDestCheck: false,
+            databaseSecurityGroupId: e.primary.securityGroupId,
+            databaseSshDescription: "crosscloud: SSH through the gateway (jump host)",
+            // No internet gateway to wait for: it is the environment's own, not a resource of this stack,
+            // and attached before this program runs (the public subnet must route 0.0.0.0/0 to it).
+            eipDependsOn: [],
         });
-        // No dependsOn on an internet gateway here: it is the environment's own, not a resource of this
-        // stack, and attached before this program runs (the public subnet must route 0.0.0.0/0 to it).
-        const eip = new aws.ec2.Eip(`${name}-gateway-eip`, { domain: "vpc", instance: gateway.id, tags: tags("gateway-eip") }, parent);
+        // The primary's group keeps its own egress rules: a duplicate would be refused by AWS.
+        const siteRules = gw.rules;
         // One route in the existing table (a standalone resource): the Azure range through the gateway.
         // The table's other routes (its own way to the internet) stay as they are.
         const peerRoute = new aws.ec2.Route(
@@ -416,79 +359,90 @@ export class AwsSite extends pulumi.ComponentResource {
             {
                 routeTableId: e.databaseRouteTableId,
                 destinationCidrBlock: args.peerCidr,
-                networkInterfaceId: gateway.primaryNetworkInterfaceId,
+                networkInterfaceId: gw.instance.primaryNetworkInterfaceId,
             },
-            parent,
+            { parent: this },
         );
-        const gatewaySsh = {
-            address: eip.publicIp,
-            user: AWS_ADMIN_USER,
-            hostPublicKey: gatewayHostKey.publicKeyOpenssh.apply((k) => k.trim()),
-        };
         return {
-            vpcId: pulumi.output(e.vpcId),
-            gatewaySubnetId: pulumi.output(e.gatewaySubnet.id),
-            databaseSubnetId: pulumi.output(e.databaseSubnet.id),
-            // The gateway subnet's table is the environment's own; the program neither reads nor changes it.
-            publicRouteTableId: pulumi.output(""),
-            privateRouteTableId: pulumi.output(e.databaseRouteTableId),
-            gatewaySecurityGroupId: gatewaySg.id,
-            databaseSecurityGroupId: pulumi.output(e.primary.securityGroupId),
-            gatewayInstanceId: gateway.id,
-            databaseInstanceId: pulumi.output(e.primary.instanceId),
-            dataVolumeId: pulumi.output(""),
-            gatewayPublicIp: eip.publicIp,
-            gateway: {
-                site: name,
-                ssh: gatewaySsh,
-                publicIp: eip.publicIp,
-                privateIp: e.gatewayIp,
-                siteCidr: e.vpcCidr,
-                databaseSubnet: e.databaseSubnet.cidr,
-                firewall: gatewayFirewall,
-                ready: [gateway, eip, ...siteRules],
+            // No publicRouteTableId (the gateway subnet's table is the environment's own; the program
+            // neither reads nor changes it) and no dataVolumeId (no program-managed data disk).
+            outputs: {
+                vpcId: pulumi.output(e.vpcId),
+                gatewaySubnetId: pulumi.output(e.gatewaySubnet.id),
+                databaseSubnetId: pulumi.output(e.databaseSubnet.id),
+                privateRouteTableId: pulumi.output(e.databaseRouteTableId),
+                gatewaySecurityGroupId: gw.securityGroup.id,
+                databaseSecurityGroupId: pulumi.output(e.primary.securityGroupId),
+                gatewayInstanceId: gw.instance.id,
+                databaseInstanceId: pulumi.output(e.primary.instanceId),
+                amiId,
+                gatewayPublicIp: gw.eip.publicIp,
             },
-            database: {
-                site: name,
-                ssh: {
-                    address: pulumi.output(e.primary.privateIp),
-                    user: AWS_ADMIN_USER,
-                    // Pinned: the key from crosscloud:sourcePrimaryHostKey, never one learned on first use.
-                    hostPublicKey: pulumi.output(e.primary.hostPublicKey),
-                    via: gatewaySsh,
-                },
-                privateIp: e.primary.privateIp,
+            gateway: gatewayHost(name, layout, gw, [gw.instance, gw.eip, ...siteRules]),
+            database: databaseHost(name, layout, gw.ssh, {
+                address: pulumi.output(e.primary.privateIp),
+                // Pinned: the key from crosscloud:sourcePrimaryHostKey, never one learned on first use.
+                hostPublicKey: pulumi.output(e.primary.hostPublicKey),
                 // PGDATA stays where the host has it: no program-managed data disk.
                 dataDevices: pulumi.output([]),
-                firewall: databaseFirewall,
+                // Rules in the primary's own group are standalone resources: a destroy removes them alone.
+                firewall: securityGroupFirewall(e.primary.securityGroupId),
                 ready: [peerRoute, ...siteRules],
-            },
+            }),
         };
     }
 
-    /** The newest Ubuntu 24.04 amd64 AMI from Canonical in `region`, or a clear error naming the override. */
-    /** SSH to the gateway from the admins, what the gateway forwards from the VPC, SSH on to the database host through it. */
-    private gatewayAccessRules(
+    /**
+     * The gateway's security group, without inline rules: every rule is its own resource.
+     * @param name The component's name.
+     * @param vpcId The VPC it belongs to (new or existing).
+     */
+    private gatewaySecurityGroup(name: string, vpcId: pulumi.Input<string>): aws.ec2.SecurityGroup {
+        return new aws.ec2.SecurityGroup(
+            `${name}-gateway-sg`,
+            { vpcId, description: "crosscloud VPN gateway", tags: siteTags(name)("gateway-sg") },
+            { parent: this },
+        );
+    }
+
+    /**
+     * The VPN gateway, the same in both ways of building the site: the rules in front of it, the admin
+     * key pair, its host key, the instance and its Elastic IP.
+     * @param name The component's name.
+     * @param args The component's args (admin CIDRs and key, the gateway's instance type).
+     * @param layout The address plan: the gateway's address and the VPC's range.
+     * @param amiId The image the gateway boots from.
+     * @param at Where the gateway goes and whom it serves.
+     */
+    private gatewayFor(
         name: string,
         args: AwsSiteArgs,
-        gatewaySgId: pulumi.Output<string>,
-        gatewayFirewall: HostFirewall,
-        databaseSgId: pulumi.Input<string>,
-        vpcCidr: pulumi.Input<string>,
-        databaseSshDescription: string,
-    ): pulumi.Resource[] {
+        layout: SiteLayout,
+        amiId: pulumi.Output<string>,
+        at: GatewayPlacement,
+    ): BuiltGateway {
         const parent = { parent: this };
-        return [
-            ...gatewayFirewall.allow(
-                { name: `${name}-gateway-ssh`, protocol: "tcp", port: 22, sources: args.adminCidrs, description: "SSH from the admins" },
+        const tags = siteTags(name);
+        const securityGroup = at.securityGroup;
+        const firewall = securityGroupFirewall(securityGroup.id);
+        const rules = [
+            ...firewall.allow(
+                {
+                    name: `${name}-gateway-ssh`,
+                    kind: "admin-ssh",
+                    protocol: "tcp",
+                    port: 22,
+                    sources: args.adminCidrs,
+                    description: "SSH from the admins",
+                },
                 this,
             ),
             new aws.vpc.SecurityGroupIngressRule(
                 `${name}-gateway-from-vpc`,
                 {
-                    securityGroupId: gatewaySgId,
+                    securityGroupId: securityGroup.id,
                     ipProtocol: "-1",
-                    cidrIpv4: vpcCidr,
+                    cidrIpv4: layout.cidr,
                     description: "Traffic the gateway forwards: to the tunnel, and NAT to the internet",
                 },
                 parent,
@@ -496,22 +450,57 @@ export class AwsSite extends pulumi.ComponentResource {
             new aws.vpc.SecurityGroupIngressRule(
                 `${name}-database-ssh-from-gateway`,
                 {
-                    securityGroupId: databaseSgId,
+                    securityGroupId: at.databaseSecurityGroupId,
                     ipProtocol: "tcp",
                     fromPort: 22,
                     toPort: 22,
-                    referencedSecurityGroupId: gatewaySgId,
-                    description: databaseSshDescription,
+                    referencedSecurityGroupId: securityGroup.id,
+                    description: at.databaseSshDescription,
                 },
                 parent,
             ),
+            new aws.vpc.SecurityGroupEgressRule(
+                `${name}-gateway-egress`,
+                { securityGroupId: securityGroup.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "All outbound" },
+                parent,
+            ),
         ];
+        const keyPair = new aws.ec2.KeyPair(`${name}-admin-key`, { publicKey: args.sshPublicKey, tags: tags("admin-key") }, parent);
+        const hostKey = new tls.PrivateKey(`${name}-gateway-host-key`, { algorithm: "ED25519" }, parent);
+        const instance = this.hostInstance(name, "gateway", amiId, keyPair, hostKey, {
+            instanceType: args.gatewayInstanceType,
+            subnetId: at.subnetId,
+            privateIp: layout.gatewayIp,
+            vpcSecurityGroupIds: [securityGroup.id],
+            // It forwards packets that are neither from nor to itself.
+            sourceDestCheck: false,
+        });
+        const eip = new aws.ec2.Eip(
+            `${name}-gateway-eip`,
+            { domain: "vpc", instance: instance.id, tags: tags("gateway-eip") },
+            { parent: this, dependsOn: at.eipDependsOn },
+        );
+        const ssh: SshHost = {
+            address: eip.publicIp,
+            user: AWS_ADMIN_USER,
+            hostPublicKey: hostKey.publicKeyOpenssh.apply((k) => k.trim()),
+        };
+        return { securityGroup, firewall, rules, keyPair, instance, eip, ssh };
     }
 
-    /** An Ubuntu host with the program's host key placed at boot, IMDSv2 only, encrypted root. */
+    /**
+     * An Ubuntu host with the program's host key placed at boot, IMDSv2 only, encrypted root.
+     * @param name The component's name.
+     * @param role Which of the site's hosts: names the instance.
+     * @param amiId The image it boots from.
+     * @param keyPair The admin key pair it first boots with.
+     * @param hostKey Its SSH host key, placed by the user data.
+     * @param extra Type, subnet, address and groups of this host.
+     */
     private hostInstance(
         name: string,
         role: "gateway" | "database",
+        amiId: pulumi.Output<string>,
         keyPair: aws.ec2.KeyPair,
         hostKey: tls.PrivateKey,
         extra: Partial<aws.ec2.InstanceArgs>,
@@ -519,7 +508,7 @@ export class AwsSite extends pulumi.ComponentResource {
         return new aws.ec2.Instance(
             `${name}-${role}`,
             {
-                ami: this.amiId,
+                ami: amiId,
                 keyName: keyPair.keyName,
                 associatePublicIpAddress: false,
                 userData: pulumi
@@ -529,7 +518,7 @@ export class AwsSite extends pulumi.ComponentResource {
                 // Boot data holds the host's SSH key: only IMDSv2, and not from inside containers.
                 metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                 rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true },
-                tags: { Name: `${name}-${role}`, "crosscloud:site": name },
+                tags: siteTags(name)(role),
                 ...extra,
             },
             // A newer Ubuntu image published later must not replace running hosts. User data and the key
@@ -539,6 +528,10 @@ export class AwsSite extends pulumi.ComponentResource {
         );
     }
 
+    /**
+     * The newest Ubuntu 24.04 amd64 AMI from Canonical in `region`, or a clear error naming the override.
+     * @param region The site's region, where the lookup runs.
+     */
     private lookupUbuntuAmi(region: string): pulumi.Output<string> {
         const lookup = aws.ec2
             .getAmi(
@@ -567,7 +560,58 @@ export class AwsSite extends pulumi.ComponentResource {
     }
 }
 
-/** Opens ports in a security group, one ingress rule per source CIDR. */
+/** Name and site tags of the site's AWS resources, for `role`. */
+function siteTags(name: string): (role: string) => Record<string, string> {
+    return (role) => ({ Name: `${name}-${role}`, "crosscloud:site": name });
+}
+
+/**
+ * The gateway as the tunnel needs it.
+ * @param site The component's name.
+ * @param layout The site's address plan.
+ * @param gw The gateway as built.
+ * @param ready What the gateway's first command waits for.
+ */
+function gatewayHost(site: string, layout: SiteLayout, gw: BuiltGateway, ready: pulumi.Resource[]): GatewayHost {
+    return {
+        site,
+        ssh: gw.ssh,
+        publicIp: gw.eip.publicIp,
+        privateIp: layout.gatewayIp,
+        siteCidr: layout.cidr,
+        databaseSubnet: layout.databaseSubnet,
+        firewall: gw.firewall,
+        ready,
+    };
+}
+
+/**
+ * The database host as the replica pair needs it: reached through the gateway.
+ * @param site The component's name.
+ * @param layout The site's address plan.
+ * @param via The gateway's SSH coordinates (the jump host).
+ * @param host How to dial the host, its data disk, firewall and what its first command waits for.
+ */
+function databaseHost(
+    site: string,
+    layout: SiteLayout,
+    via: SshHost,
+    host: Pick<SshHost, "address" | "hostPublicKey"> & Pick<DatabaseHost, "dataDevices" | "firewall" | "ready">,
+): DatabaseHost {
+    return {
+        site,
+        ssh: { address: host.address, user: AWS_ADMIN_USER, hostPublicKey: host.hostPublicKey, via },
+        privateIp: layout.databaseIp,
+        dataDevices: host.dataDevices,
+        firewall: host.firewall,
+        ready: host.ready,
+    };
+}
+
+/**
+ * Opens ports in a security group, one ingress rule per source CIDR.
+ * @param securityGroupId The group the rules go into.
+ */
 function securityGroupFirewall(securityGroupId: pulumi.Input<string>): HostFirewall {
     return {
         allow: (rule: InboundRule, parent: pulumi.Resource) =>

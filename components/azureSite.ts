@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { renderUserData } from "../scripts/bootstrap";
 import { AdminKeys, adminAccessStep } from "./adminAccess";
-import { DatabaseHost, GatewayHost, HostFirewall, InboundRule } from "./hosts";
+import { DatabaseHost, GatewayHost, HostFirewall, InboundRule, InboundRuleKind } from "./hosts";
 import { SiteLayout, hostCidr, siteLayout } from "./network";
 import { checkAdminCidrs, checkSiteCidr, checkVmSize, problems } from "./validation";
 
@@ -20,10 +20,34 @@ export const AZURE_ADMIN_USER = "azureuser";
  * doc/disk-identification.md and udev/80-azure-disk.rules; SCSI sizes with it have both).
  */
 export const DATA_DISK_DEVICES = ["/dev/disk/azure/scsi1/lun0", "/dev/disk/azure/data/by-lun/0"];
-/** NSG priorities: the site's own rules, rules other components add, and the explicit deny. */
+/** NSG priority of the site's own rules (SSH to the gateway 100, forwarding 110; SSH from the gateway 100). */
 export const SITE_RULE_PRIORITY = 100;
-export const ADDED_RULE_PRIORITY = 200;
+/** NSG priority of the explicit deny that ends each NSG. */
 export const DENY_RULE_PRIORITY = 4000;
+
+/**
+ * The range of the rules other components add through an NSG firewall. They used to be numbered in
+ * call order, 200 + 10 per earlier rule of the NSG (200-220 with today's rules), so one rule added early
+ * moved every later one, and Azure refuses two rules of one direction with the same priority while such
+ * a move is half applied. Now each kind has its own number in 1000-1999, disjoint from every number the
+ * old scheme gave (100 and 110 for the site's rules, which stay, 200-990 for added rules of an NSG with
+ * fewer than 81 of them, 4000 for the deny), so the one `up` that moves the added rules cannot collide.
+ */
+export const ADDED_RULE_PRIORITY_RANGE = { first: 1000, last: 1999 } as const;
+
+/**
+ * The fixed NSG priority of each kind of added rule: unique across kinds, so unique in any NSG (a host
+ * has at most one rule of a kind). A new kind gets a new, unused number here; none is ever renumbered.
+ * `admin-ssh` is what the AWS site opens through its firewall; the Azure site writes its own SSH rule.
+ */
+export const NSG_RULE_PRIORITIES: Readonly<Record<InboundRuleKind, number>> = {
+    "admin-ssh": 1000,
+    ike: 1100,
+    "nat-t": 1110,
+    "postgres-from-peer": 1200,
+    "archive-from-peer": 1210,
+    "postgres-from-clients": 1220,
+};
 
 export interface AzureSiteArgs {
     /** Azure region (`azure-native:location`). */
@@ -48,6 +72,21 @@ export interface AzureSiteArgs {
     dataDiskSizeGb: number;
 }
 
+/** The site's outputs, the one list the component registers and index.ts exports (as `azureResources` and `azureGatewayPublicIp`). */
+export interface AzureSiteOutputs {
+    resourceGroupName: pulumi.Output<string>;
+    vnetId: pulumi.Output<string>;
+    gatewaySubnetId: pulumi.Output<string>;
+    databaseSubnetId: pulumi.Output<string>;
+    gatewayNsgId: pulumi.Output<string>;
+    databaseNsgId: pulumi.Output<string>;
+    databaseRouteTableId: pulumi.Output<string>;
+    gatewayVmId: pulumi.Output<string>;
+    databaseVmId: pulumi.Output<string>;
+    dataDiskId: pulumi.Output<string>;
+    gatewayPublicIp: pulumi.Output<string>;
+}
+
 /**
  * The Azure half: a resource group and VNet with a gateway subnet (static public IP, IP forwarding,
  * NAT for the database subnet) and a database subnet whose only ways out are routes to the gateway.
@@ -56,20 +95,18 @@ export interface AzureSiteArgs {
  */
 export class AzureSite extends pulumi.ComponentResource {
     public readonly layout: SiteLayout;
-    public readonly resourceGroupName: pulumi.Output<string>;
-    public readonly vnetId: pulumi.Output<string>;
-    public readonly gatewaySubnetId: pulumi.Output<string>;
-    public readonly databaseSubnetId: pulumi.Output<string>;
-    public readonly gatewayNsgId: pulumi.Output<string>;
-    public readonly databaseNsgId: pulumi.Output<string>;
-    public readonly databaseRouteTableId: pulumi.Output<string>;
-    public readonly gatewayVmId: pulumi.Output<string>;
-    public readonly databaseVmId: pulumi.Output<string>;
-    public readonly dataDiskId: pulumi.Output<string>;
-    public readonly gatewayPublicIp: pulumi.Output<string>;
+    /** Ids and addresses, for the stack's outputs. */
+    public readonly outputs: AzureSiteOutputs;
+    /** The gateway as the tunnel needs it. */
     public readonly gateway: GatewayHost;
+    /** The database host as the replica pair needs it. */
     public readonly database: DatabaseHost;
 
+    /**
+     * @param name The component's name; every child is named `${name}-...`.
+     * @param args The site's region, ranges, hosts and admin access.
+     * @param opts Options of the component resource.
+     */
     constructor(name: string, args: AzureSiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("crosscloud:azure:AzureSite", name, {}, opts);
         const found = problems(
@@ -327,46 +364,53 @@ export class AzureSite extends pulumi.ComponentResource {
         this.gateway = { ...gatewayHost, ready: [...gatewayHost.ready, gatewayAccess] };
         this.database = { ...databaseHost, ready: [...databaseHost.ready, databaseAccess] };
 
-        this.resourceGroupName = rg.name;
-        this.vnetId = vnet.id;
-        this.gatewaySubnetId = gatewaySubnet.id;
-        this.databaseSubnetId = databaseSubnet.id;
-        this.gatewayNsgId = gatewayNsg.id;
-        this.databaseNsgId = databaseNsg.id;
-        this.databaseRouteTableId = databaseRoutes.id;
-        this.gatewayVmId = gatewayVm.id;
-        this.databaseVmId = databaseVm.id;
-        this.dataDiskId = dataDisk.id;
-        this.gatewayPublicIp = gatewaySsh.address;
-        this.registerOutputs({
-            resourceGroupName: this.resourceGroupName,
-            vnetId: this.vnetId,
-            gatewaySubnetId: this.gatewaySubnetId,
-            databaseSubnetId: this.databaseSubnetId,
-            gatewayNsgId: this.gatewayNsgId,
-            databaseNsgId: this.databaseNsgId,
-            databaseRouteTableId: this.databaseRouteTableId,
-            gatewayVmId: this.gatewayVmId,
-            databaseVmId: this.databaseVmId,
-            dataDiskId: this.dataDiskId,
-            gatewayPublicIp: this.gatewayPublicIp,
-        });
+        this.outputs = {
+            resourceGroupName: rg.name,
+            vnetId: vnet.id,
+            gatewaySubnetId: gatewaySubnet.id,
+            databaseSubnetId: databaseSubnet.id,
+            gatewayNsgId: gatewayNsg.id,
+            databaseNsgId: databaseNsg.id,
+            databaseRouteTableId: databaseRoutes.id,
+            gatewayVmId: gatewayVm.id,
+            databaseVmId: databaseVm.id,
+            dataDiskId: dataDisk.id,
+            gatewayPublicIp: gatewaySsh.address,
+        };
+        this.registerOutputs(this.outputs);
     }
 }
 
-/** Opens ports in an NSG, one rule per call, with priorities handed out in call order. */
-class NsgFirewall implements HostFirewall {
-    private nextPriority = ADDED_RULE_PRIORITY;
+/** Opens ports in an NSG, one rule per call, each at its kind's fixed priority (NSG_RULE_PRIORITIES). */
+export class NsgFirewall implements HostFirewall {
+    /** The rules this firewall made, by priority: a second rule of a kind would collide with the first. */
+    private readonly byPriority = new Map<number, string>();
 
+    /**
+     * @param resourceGroupName The NSG's resource group.
+     * @param nsg The NSG the rules go into.
+     * @param hostIp The address of the host behind it: every rule's destination.
+     */
     constructor(
-        private readonly resourceGroupName: pulumi.Output<string>,
+        private readonly resourceGroupName: pulumi.Input<string>,
         private readonly nsg: network.NetworkSecurityGroup,
         private readonly hostIp: string,
     ) {}
 
+    /**
+     * @param rule What to admit; its kind gives the priority.
+     * @param parent The component that asks, the rule's parent.
+     */
     allow(rule: InboundRule, parent: pulumi.Resource): pulumi.CustomResource[] {
-        const priority = this.nextPriority;
-        this.nextPriority += 10;
+        const priority = NSG_RULE_PRIORITIES[rule.kind];
+        const taken = this.byPriority.get(priority);
+        if (taken !== undefined) {
+            throw new pulumi.ResourceError(
+                `${rule.name} and ${taken} are both "${rule.kind}" rules in front of ${this.hostIp}: an NSG takes one rule per priority and direction, and each kind has one fixed priority.`,
+                parent,
+            );
+        }
+        this.byPriority.set(priority, rule.name);
         return [
             new network.SecurityRule(
                 rule.name,

@@ -15,10 +15,18 @@ export interface SshHost {
     via?: SshHost;
 }
 
+/**
+ * What an inbound rule is for. An NSG gives each kind a fixed priority (azureSite.ts,
+ * NSG_RULE_PRIORITIES), so adding or reordering rules never moves another rule's priority.
+ */
+export type InboundRuleKind = "admin-ssh" | "ike" | "nat-t" | "postgres-from-peer" | "archive-from-peer" | "postgres-from-clients";
+
 /** One inbound allowance in front of a host (a security group rule, an NSG rule). */
 export interface InboundRule {
     /** Resource name of the rule(s); the caller derives it from its own component name. */
     name: string;
+    /** What it is for: one rule of a kind per host. */
+    kind: InboundRuleKind;
     protocol: "tcp" | "udp";
     port: number;
     /** Source CIDRs. */

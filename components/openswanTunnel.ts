@@ -65,6 +65,7 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
                 ...local.firewall.allow(
                     {
                         name: `${name}-${local.site}-ike`,
+                        kind: "ike",
                         protocol: "udp",
                         port: 500,
                         sources: [remote.publicIp.apply((ip) => `${ip}/32`)],
@@ -75,6 +76,7 @@ export class OpenswanTunnel extends pulumi.ComponentResource {
                 ...local.firewall.allow(
                     {
                         name: `${name}-${local.site}-nat-t`,
+                        kind: "nat-t",
                         protocol: "udp",
                         port: 4500,
                         sources: [remote.publicIp.apply((ip) => `${ip}/32`)],

@@ -138,6 +138,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             ...host.firewall.allow(
                 {
                     name: `${name}-${host.site}-postgres-from-${peer.site}`,
+                    kind: "postgres-from-peer",
                     protocol: "tcp",
                     port: 5432,
                     sources: [hostCidr(peer.privateIp)],
@@ -148,6 +149,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             ...host.firewall.allow(
                 {
                     name: `${name}-${host.site}-archive-from-${peer.site}`,
+                    kind: "archive-from-peer",
                     protocol: "tcp",
                     port: 22,
                     sources: [hostCidr(peer.privateIp)],
@@ -159,6 +161,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                 ? host.firewall.allow(
                       {
                           name: `${name}-${host.site}-postgres-from-clients`,
+                          kind: "postgres-from-clients",
                           protocol: "tcp",
                           port: 5432,
                           sources: args.clientCidrs,

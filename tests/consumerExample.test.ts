@@ -20,8 +20,26 @@ const SOURCE_OUTPUTS = {
     standbyPrivateIp: "10.20.1.10",
     tunnelStatus: "established",
     replicationStatus: "streaming from 10.10.1.10",
-    awsResources: { vpcId: "vpc-0a1b2c3d4e5f60718", databaseSubnetId: "subnet-0123", databaseSecurityGroupId: "sg-0db" },
+    awsResources: {
+        vpcId: "vpc-0a1b2c3d4e5f60718",
+        gatewaySubnetId: "subnet-0012",
+        databaseSubnetId: "subnet-0123",
+        publicRouteTableId: "rtb-0pub",
+        privateRouteTableId: "rtb-0priv",
+        gatewaySecurityGroupId: "sg-0gw",
+        databaseSecurityGroupId: "sg-0db",
+        gatewayInstanceId: "i-0gw",
+        databaseInstanceId: "i-0db",
+        dataVolumeId: "vol-0pgdata",
+        amiId: "ami-0f00d5ca1ab1e0001",
+    },
 };
+
+/** What a stack on an existing AWS environment exports: no publicRouteTableId and no dataVolumeId (absent, not ""). */
+const EXISTING_AWS_RESOURCES = Object.fromEntries(
+    Object.entries(SOURCE_OUTPUTS.awsResources).filter(([key]) => key !== "publicRouteTableId" && key !== "dataVolumeId"),
+);
+const EXISTING_SOURCE_OUTPUTS = { ...SOURCE_OUTPUTS, awsResources: EXISTING_AWS_RESOURCES, awsSource: "existing (config)" };
 
 interface Created {
     type: string;
@@ -34,51 +52,64 @@ function isSecretValue(value: unknown): value is { value: unknown } {
     return typeof value === "object" && value !== null && (value as any)[rpc.specialSigKey] === rpc.specialSecretSig;
 }
 
+/** What the example did, run once under mocks against a source stack with `sourceOutputs`. */
+interface ConsumerRun {
+    created: Created[];
+    outputs: Record<string, unknown>;
+    secretOutputs: string[];
+}
+
+async function runConsumer(sourceOutputs: Record<string, unknown>): Promise<ConsumerRun> {
+    const run: ConsumerRun = { created: [], outputs: {}, secretOutputs: [] };
+    pulumi.runtime.setAllConfig({ "crosscloud-consumer:sourceStack": SOURCE_STACK }, []);
+    await pulumi.runtime.setMocks(
+        {
+            // eslint-disable-next-line @typescript-eslint/require-await -- the mock monitor awaits whatever it gets
+            newResource: async (args) => {
+                run.created.push({ type: args.type, name: args.name, id: args.id, inputs: args.inputs });
+                if (args.type === "pulumi:pulumi:StackReference") {
+                    // As the engine reads a stack: its outputs, secrets marked, and their names.
+                    return {
+                        id: args.inputs.name,
+                        state: {
+                            name: args.inputs.name,
+                            outputs: { ...sourceOutputs, primaryConnectionString: pulumi.secret(CONNECTION_STRING) },
+                            secretOutputNames: ["primaryConnectionString"],
+                        },
+                    };
+                }
+                return {
+                    id: `${args.name}-id`,
+                    state: { ...args.inputs, ...(args.type === "aws:ssm/parameter:Parameter" ? { arn: `arn:${args.name}` } : {}) },
+                };
+            },
+            call: (args) => {
+                throw new Error(`the consumer calls no function, but called ${args.token}`);
+            },
+        },
+        "crosscloud-consumer",
+        "dev",
+        false,
+    );
+    delete require.cache[EXAMPLE];
+    const program = require(EXAMPLE);
+    for (const [name, value] of Object.entries(program)) {
+        if (await pulumi.isSecret(value as pulumi.Output<unknown>)) {
+            run.secretOutputs.push(name);
+        }
+        run.outputs[name] = await (value as any).promise();
+    }
+    await pulumi.runtime.disconnect();
+    return run;
+}
+
 describe("examples/consumer (StackReference to a crosscloud stack)", function () {
-    const created: Created[] = [];
-    const outputs: Record<string, unknown> = {};
-    const secretOutputs: string[] = [];
+    let created: Created[] = [];
+    let outputs: Record<string, unknown> = {};
+    let secretOutputs: string[] = [];
 
     before(async function () {
-        pulumi.runtime.setAllConfig({ "crosscloud-consumer:sourceStack": SOURCE_STACK }, []);
-        await pulumi.runtime.setMocks(
-            {
-                // eslint-disable-next-line @typescript-eslint/require-await -- the mock monitor awaits whatever it gets
-                newResource: async (args) => {
-                    created.push({ type: args.type, name: args.name, id: args.id, inputs: args.inputs });
-                    if (args.type === "pulumi:pulumi:StackReference") {
-                        // As the engine reads a stack: its outputs, secrets marked, and their names.
-                        return {
-                            id: args.inputs.name,
-                            state: {
-                                name: args.inputs.name,
-                                outputs: { ...SOURCE_OUTPUTS, primaryConnectionString: pulumi.secret(CONNECTION_STRING) },
-                                secretOutputNames: ["primaryConnectionString"],
-                            },
-                        };
-                    }
-                    return {
-                        id: `${args.name}-id`,
-                        state: { ...args.inputs, ...(args.type === "aws:ssm/parameter:Parameter" ? { arn: `arn:${args.name}` } : {}) },
-                    };
-                },
-                call: (args) => {
-                    throw new Error(`the consumer calls no function, but called ${args.token}`);
-                },
-            },
-            "crosscloud-consumer",
-            "dev",
-            false,
-        );
-        delete require.cache[EXAMPLE];
-        const program = require(EXAMPLE);
-        for (const [name, value] of Object.entries(program)) {
-            if (await pulumi.isSecret(value as pulumi.Output<unknown>)) {
-                secretOutputs.push(name);
-            }
-            outputs[name] = await (value as any).promise();
-        }
-        await pulumi.runtime.disconnect();
+        ({ created, outputs, secretOutputs } = await runConsumer(SOURCE_OUTPUTS));
     });
 
     const one = (type: string, name: string): Created => {
@@ -151,5 +182,16 @@ describe("examples/consumer (StackReference to a crosscloud stack)", function ()
             clientEgressRuleId: "postgres-clients-to-primary-id",
         });
         assert.deepStrictEqual(secretOutputs, ["primaryConnectionString"]);
+    });
+});
+
+describe("examples/consumer on a stack built on an existing AWS environment (ids that do not apply are absent)", function () {
+    it("reads the outputs as they are, creates the same resources and exports the same values", async function () {
+        const [normal, existing] = [await runConsumer(SOURCE_OUTPUTS), await runConsumer(EXISTING_SOURCE_OUTPUTS)];
+        assert.ok(!("publicRouteTableId" in EXISTING_AWS_RESOURCES) && !("dataVolumeId" in EXISTING_AWS_RESOURCES));
+        const shape = (run: ConsumerRun) => run.created.map((c) => [c.type, c.name, JSON.stringify(c.inputs)]);
+        assert.deepStrictEqual(shape(existing), shape(normal));
+        assert.deepStrictEqual(existing.outputs, normal.outputs);
+        assert.deepStrictEqual(existing.secretOutputs, ["primaryConnectionString"]);
     });
 });

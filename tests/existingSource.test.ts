@@ -236,22 +236,24 @@ describe("an existing AWS environment given by ids (crosscloud:source*Id)", func
         }
     });
 
-    it("exports the existing ids, the VPC's range and where they came from", function () {
+    it("exports the existing ids, the VPC's range and where they came from; what does not apply is absent", function () {
         const o = r.outputs as Record<string, any>;
         assert.deepStrictEqual([o.awsSource, o.awsCidr, o.primaryPrivateIp], ["existing (config)", "172.31.0.0/16", "172.31.8.25"]);
         assert.deepStrictEqual(o.awsResources, {
             vpcId: "vpc-0a1b2c3d4e5f60718",
             gatewaySubnetId: "subnet-0aaaaaaaaaaaaaaa1",
             databaseSubnetId: "subnet-0bbbbbbbbbbbbbbb2",
-            publicRouteTableId: "",
             privateRouteTableId: "rtb-0eeeeeeeeeeeeeee5",
             gatewaySecurityGroupId: named(r, "aws-gateway-sg").id,
             databaseSecurityGroupId: "sg-0ddddddddddddddd4",
             gatewayInstanceId: named(r, "aws-gateway").id,
             databaseInstanceId: "i-0ccccccccccccccc3",
-            dataVolumeId: "",
             amiId: "ami-0f00d5ca1ab1e0001",
         });
+        // The gateway subnet's table is the environment's own, and PGDATA is not on a program-made volume.
+        assert.ok(!("publicRouteTableId" in o.awsResources) && !("dataVolumeId" in o.awsResources));
+        assert.strictEqual(o.awsGatewayPublicIp, "198.51.100.10");
+        assert.strictEqual(Object.keys(o.azureResources).length, 10);
     });
 
     it("restarts the existing primary when crosscloud:allowPrimaryRestart is true, and the preview says it may", async function () {

@@ -157,10 +157,10 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             ["azure-gateway-deny-inbound", "azure-gateway-nsg", "4000", "Deny", "*", "*", "*", "*"],
             ["azure-gateway-from-vnet", "azure-gateway-nsg", "110", "Allow", "*", "10.20.0.0/16", "*", "*"],
             ["azure-gateway-ssh", "azure-gateway-nsg", "100", "Allow", "Tcp", "203.0.113.7/32", "*", "22"],
-            ["postgres-azure-archive-from-aws", "azure-database-nsg", "210", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "22"],
-            ["postgres-azure-postgres-from-aws", "azure-database-nsg", "200", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "5432"],
-            ["tunnel-azure-ike", "azure-gateway-nsg", "200", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "500"],
-            ["tunnel-azure-nat-t", "azure-gateway-nsg", "210", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "4500"],
+            ["postgres-azure-archive-from-aws", "azure-database-nsg", "1210", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "22"],
+            ["postgres-azure-postgres-from-aws", "azure-database-nsg", "1200", "Allow", "Tcp", "10.10.1.10/32", "10.20.1.10/32", "5432"],
+            ["tunnel-azure-ike", "azure-gateway-nsg", "1100", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "500"],
+            ["tunnel-azure-nat-t", "azure-gateway-nsg", "1110", "Allow", "Udp", "198.51.100.10/32", "10.20.0.10/32", "4500"],
         ]);
     });
 
@@ -406,6 +406,9 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
         assert.strictEqual(o.awsResources.gatewayInstanceId, named(r, "aws-gateway").id);
         assert.strictEqual(o.awsResources.amiId, DEFAULT_CLOUD.amiLookupResult);
         assert.strictEqual(o.azureResources.databaseVmId, named(r, "azure-database").id);
+        // A new site has every id: none is absent, none is "".
+        assert.strictEqual(o.awsResources.publicRouteTableId, named(r, "aws-public-routes").id);
+        assert.strictEqual(o.awsResources.dataVolumeId, named(r, "aws-pgdata").id);
         assert.deepStrictEqual(Object.keys(o.awsResources).sort(), [
             "amiId",
             "dataVolumeId",
@@ -580,7 +583,7 @@ describe("the program on a second stack (us-east-2 / eastus2, other ranges, clie
                 [
                     "postgres-azure-postgres-from-clients",
                     "azure-database-nsg",
-                    "220",
+                    "1220",
                     "Allow",
                     "Tcp",
                     "172.16.8.0/24,192.168.66.0/24",
@@ -1031,5 +1034,44 @@ describe("unplanned failover (npm run failover)", function () {
         assert.match(script, /^readonly PG_VERSION='16'$/m);
         assert.match(script, /SELECT pg_promote\(true, 60\)/);
         execFileSync("bash", ["-n"], { input: script });
+    });
+});
+
+describe("NSG priorities are fixed per rule (NSG_RULE_PRIORITIES), not handed out in call order", function () {
+    /** Priority of each NSG rule, by name. */
+    const priorities = (r: ProgramRun) =>
+        new Map(ofType(r, "azure-native:network:SecurityRule").map((x) => [x.name, x.inputs.priority as number]));
+    let plain: ProgramRun;
+    before(async function () {
+        plain = await run(DEV_STACK);
+    });
+
+    it("adding rules (clients on both database hosts) leaves every other rule's priority as it was", async function () {
+        const more = priorities(await run({ ...DEV_STACK, "crosscloud:clientCidrs": ["10.10.8.0/24"] }));
+        const before = priorities(plain);
+        assert.deepStrictEqual(
+            [...more.keys()].filter((n) => !before.has(n)),
+            ["postgres-azure-postgres-from-clients"],
+        );
+        for (const [name, priority] of before) {
+            assert.strictEqual(more.get(name), priority, name);
+        }
+    });
+
+    it("the other call order (the primary in Azure) gives every rule the same priority", async function () {
+        assert.deepStrictEqual(priorities(await run({ ...DEV_STACK, "crosscloud:primary": "azure" })), priorities(plain));
+    });
+
+    it("keeps priorities unique per NSG and direction, and within Azure's 100-4096", async function () {
+        for (const r of [plain, await run(SECOND_STACK)]) {
+            const seen = new Set<string>();
+            for (const rule of ofType(r, "azure-native:network:SecurityRule")) {
+                const p = rule.inputs.priority as number;
+                assert.ok(p >= 100 && p <= 4096, `${rule.name}: ${p}`);
+                const key = `${rule.inputs.networkSecurityGroupName} ${rule.inputs.direction} ${p}`;
+                assert.ok(!seen.has(key), `${rule.name} shares ${key}`);
+                seen.add(key);
+            }
+        }
     });
 });

@@ -5,11 +5,23 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
-/** The part of crosscloud's `awsResources` output this stack uses. */
+/**
+ * crosscloud's `awsResources` output. An id that does not apply to the source stack is absent, not `""`:
+ * a stack built on an existing AWS environment has no `publicRouteTableId` (that table is the
+ * environment's own) and no `dataVolumeId` (PGDATA stays on the existing primary's disks).
+ */
 interface AwsResources {
     vpcId: string;
+    gatewaySubnetId: string;
     databaseSubnetId: string;
+    publicRouteTableId?: string;
+    privateRouteTableId: string;
+    gatewaySecurityGroupId: string;
     databaseSecurityGroupId: string;
+    gatewayInstanceId: string;
+    databaseInstanceId: string;
+    dataVolumeId?: string;
+    amiId: string;
 }
 
 const config = new pulumi.Config();

@@ -14,7 +14,10 @@ import type { StepRecord } from "../harness/lab";
 import { BenchHost, BenchHosts, TemporaryRule } from "./hosts";
 
 export const IPERF_PORT = 5201;
-/** Below the Azure sites' deny-all priority (4000), above the program's own rules (100-3xx). */
+/**
+ * Below the Azure sites' deny-all priority (4000), above the program's own rules: the sites' 100 and 110
+ * and the added rules' fixed 1000-1999 (components/azureSite.ts, NSG_RULE_PRIORITIES).
+ */
 export const BENCH_NSG_PRIORITY = 3900;
 export const BENCH_NSG_RULE = "crosscloud-bench-iperf";
 
