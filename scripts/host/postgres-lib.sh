@@ -33,7 +33,7 @@ open_peer_session() {
 # line (default 75 s: pg_promote may wait 60 s).
 peer_ask() {
     local line answer=""
-    if [[ -n ${PEER_SESSION_PID:-} ]] && printf '%s;\n\\echo .\n' "$1" >&"${PEER_SESSION[1]}" 2>/dev/null; then
+    if [[ -n ${PEER_SESSION_PID:-} ]] && printf '%s;\n\\echo .\n' "$1" 1>&"${PEER_SESSION[1]}" 2>/dev/null; then
         while IFS= read -r -t "${TIMEOUT:-75}" line <&"${PEER_SESSION[0]}"; do
             [[ $line == . ]] && { printf '%s\n' "$answer"; return 0; }
             answer=$line
