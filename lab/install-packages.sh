@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(user-mode-linux libreswan postgresql postgresql-contrib openssh-server
       openssh-client systemd-container iperf3 tcpdump iptables iproute2 sudo
       rsync kmod procps jq e2fsprogs util-linux bc iputils-ping iptables-persistent
-      ssl-cert)
+      ssl-cert shellcheck)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-packages.sh: must run as root" >&2; exit 1

@@ -25,15 +25,17 @@ export const DEFAULT_CATCHUP_TIMEOUT_SECONDS = 60;
 /** How long the final check waits for the standby to stream (or replay from the archive). */
 export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
 
-/** The host constants every step built on postgres-lib.sh reads: defined in postgres.ts, nowhere in the shell. */
-export const POSTGRES_HOST_VARS = {
-    POSTGRES_HOME,
-    ARCHIVE_DIR,
-    HELPER_DIR,
-    PROMOTING_FLAG,
-    REPLICATION_USER,
-    ADMIN_USER,
-    REPLICATION_CONNINFO,
+/**
+ * The host constants (defined in postgres.ts, nowhere in the shell) each PostgreSQL step reads: those of
+ * postgres-lib.sh, which every step includes, plus those of its own body. A step is given only these, so
+ * that shellcheck (tests/shellcheck.test.ts) can tell a value a step no longer reads.
+ */
+const POSTGRES_LIB_VARS = { POSTGRES_HOME, PROMOTING_FLAG, REPLICATION_CONNINFO } as const;
+export const POSTGRES_STEP_VARS = {
+    node: { ...POSTGRES_LIB_VARS, ARCHIVE_DIR, REPLICATION_USER },
+    primary: { ...POSTGRES_LIB_VARS, HELPER_DIR, REPLICATION_USER, ADMIN_USER },
+    fence: POSTGRES_LIB_VARS,
+    promote: POSTGRES_LIB_VARS,
 } as const;
 
 /** The helpers installed in HELPER_DIR on both database hosts: their template and the constants each reads. */
@@ -58,7 +60,7 @@ export function promoteScript(version: number): HostScript {
     return {
         title: "unplanned failover: promote this standby now",
         body: ["postgres-lib.sh", "postgres-promote.sh"],
-        vars: { PG_VERSION: version, REPLAY_TIMEOUT: 30, ...POSTGRES_HOST_VARS },
+        vars: { PG_VERSION: version, REPLAY_TIMEOUT: 30, ...POSTGRES_STEP_VARS.promote },
     };
 }
 
@@ -96,7 +98,7 @@ export function primaryRoleScript(
             /** Where the fenced old primary's WAL ended (`none` when the fence stopped nothing). */
             FENCED_LSN: s.fencedLsn,
             CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS,
-            ...POSTGRES_HOST_VARS,
+            ...POSTGRES_STEP_VARS.primary,
         },
     };
 }
@@ -190,7 +192,7 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
             SLOT: slotName(node.name),
             REPLICATION: node.replication,
             RESTART_POLICY: s.restartPolicy,
-            ...POSTGRES_HOST_VARS,
+            ...POSTGRES_STEP_VARS.node,
         },
         files,
     };
@@ -204,7 +206,7 @@ export function fenceScript(version: number, site: string, peerIp: string): Host
     return {
         title: `fence: stop PostgreSQL on the ${site} database host if it is still a primary`,
         body: ["postgres-lib.sh", "postgres-fence.sh"],
-        vars: { PG_VERSION: version, PEER_IP: peerIp, CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS, ...POSTGRES_HOST_VARS },
+        vars: { PG_VERSION: version, PEER_IP: peerIp, CATCHUP_TIMEOUT: DEFAULT_CATCHUP_TIMEOUT_SECONDS, ...POSTGRES_STEP_VARS.fence },
     };
 }
 

@@ -34,7 +34,7 @@ export function gatewayScript(ends: IpsecEndpoints, psk: string, tuning: IpsecTu
     return {
         title: `configure the ${local.site} VPN gateway for tunnel ${ends.connection}`,
         body: "gateway.sh",
-        vars: { CONNECTION: ends.connection },
+        vars: {},
         files: [
             {
                 path: "/etc/sysctl.d/60-crosscloud-gateway.conf",

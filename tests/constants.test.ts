@@ -15,8 +15,10 @@ import {
     PROMOTING_FLAG,
     REPLICATION_CONNINFO,
     REPLICATION_USER,
+    PostgresNode,
 } from "../scripts/postgres";
-import { fillTemplate, renderInstalledScript } from "../scripts/render";
+import { fenceScript, postgresScript, primaryRoleScript, promoteScript } from "../scripts/postgresSteps";
+import { HostScript, fillTemplate, hostTemplate, renderInstalledScript } from "../scripts/render";
 
 const ROOT = path.join(__dirname, "..");
 const HOST_DIR = path.join(ROOT, "scripts", "host");
@@ -49,6 +51,56 @@ describe("constants defined once", function () {
                 .map(([name]) => `${file}: ${name}`);
         });
         assert.deepStrictEqual(found, []);
+    });
+
+    it("each PostgreSQL step is given every host constant its parts read (shellcheck flags one given but not read)", function () {
+        const node: PostgresNode = {
+            version: 16,
+            role: "primary",
+            name: "aws",
+            listenIp: "10.10.2.10",
+            peerName: "azure",
+            peerIp: "10.20.2.10",
+            replication: "streaming",
+            synchronous: "off",
+            clientCidrs: [],
+            maxSlotWalKeepSize: "8GB",
+            walSegmentSizeMb: 16,
+        };
+        const steps: Record<string, HostScript> = {
+            node: postgresScript(node, {
+                restartPolicy: "report",
+                replicatorPassword: "r",
+                adminPassword: "a",
+                archivePrivate: "private",
+                archivePublic: "ssh-ed25519 AAAA",
+                peerHostKey: "ssh-ed25519 BBBB",
+                dataDevices: ["/dev/sdc"],
+                retentionDays: 7,
+            }),
+            primary: primaryRoleScript(node, { replicatorPassword: "r", adminPassword: "a", fencedLsn: "none" }),
+            fence: fenceScript(16, "azure", "10.10.2.10"),
+            promote: promoteScript(16),
+        };
+        const names = [
+            "POSTGRES_HOME",
+            "ARCHIVE_DIR",
+            "ARCHIVE_KEY",
+            "ARCHIVE_KNOWN_HOSTS",
+            "HELPER_DIR",
+            "POSTGRES_ENV",
+            "PROMOTING_FLAG",
+            "REPLICATION_CONNINFO",
+            "REPLICATION_USER",
+            "ADMIN_USER",
+        ];
+        const missing = Object.entries(steps).flatMap(([step, script]) => {
+            const text = [script.body].flat().map(hostTemplate).join("\n");
+            return names
+                .filter((name) => new RegExp(`\\$\\{?${name}\\b`).test(text) && !(name in script.vars))
+                .map((name) => `${step}: ${name}`);
+        });
+        assert.deepStrictEqual(missing, []);
     });
 
     it("an installed script gets its values in place of its values line; a unit gets every @NAME@ filled", function () {

@@ -4,7 +4,7 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { POSTGRES_HOST_VARS } from "../scripts/postgresSteps";
+import { POSTGRES_STEP_VARS } from "../scripts/postgresSteps";
 import { shellQuote } from "../scripts/render";
 import { CloudMockOptions, DEFAULT_CLOUD, ExistingAwsMock, cloudCalls, cloudResources, legacyAws, mockKeyPair } from "./cloudMocks";
 import { countsByType, named, ofType, withWarnings } from "./inspect";
@@ -514,7 +514,7 @@ describe("postgres-node.sh apply_config: a setting that needs a restart", functi
         assert.ok(applyConfig, "apply_config not found in postgres-node.sh");
         const stubs = `
 PG_VERSION=16
-${Object.entries(POSTGRES_HOST_VARS)
+${Object.entries(POSTGRES_STEP_VARS.node)
     .map(([name, value]) => `${name}=${shellQuote(value)}`)
     .join("\n")}
 ${lib}

@@ -1,4 +1,5 @@
 # Shared settings for the machine-side lab scripts (sourced, not run).
+# shellcheck shell=bash disable=SC2034  # the settings are read by the scripts that source this file
 INFRA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$INFRA_DIR/../.." && pwd)
 LAB=$REPO/.lab
@@ -20,7 +21,7 @@ uml_alive() {
   [[ -s $UML_PIDFILE ]] || return 1
   local pid; pid=$(cat "$UML_PIDFILE")
   [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' < /proc/$pid/cmdline | grep -q "umid=$UMID "
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "umid=$UMID "
 }
 
 # The UML kernel to run. Debian 12's linux.uml (6.1) reads and writes a process's FPU state through

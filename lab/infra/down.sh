@@ -32,6 +32,7 @@ elif [[ -s $UML_PIDFILE ]]; then
 fi
 
 # The control connection's master (ctl.sh): ended by its own socket, so only that process.
+# shellcheck disable=SC2015  # || true covers both: no socket and a master already gone are fine
 [[ -S $CTL_MUX ]] && ssh -q -o ControlPath="$CTL_MUX" -O exit root@"$UML_IP" 2>/dev/null || true
 if ip netns list | awk '{print $1}' | grep -qxF "$NETNS"; then
   ip netns del "$NETNS"

@@ -40,10 +40,11 @@ for n in 10.20.0.0/24 10.20.1.0/24; do "$C" subnet-add azure $n >/dev/null; done
 step "2 sites, 4 subnets"
 
 KEY=$(cat "$W/key.pub")
+# shellcheck disable=SC2016  # expanded on the lab host when the user data runs, not here
 UD='#!/bin/bash\nset -e\necho "user-data ran on $(hostname) at $(date -Is)" | tee -a /var/lib/ud-runs\n'
 spec() {  # name site subnet ip pub user disk
   jq -n --arg name "$1" --arg site "$2" --arg subnet "$3" --arg ip "$4" --arg pub "$5" --arg user "$6" \
-        --arg key "$KEY" --arg ud "$(printf "$UD")" --argjson disk "$7" \
+        --arg key "$KEY" --arg ud "$(printf '%b' "$UD")" --argjson disk "$7" \
     '{name:$name, site:$site, subnet:$subnet, privateIp:$ip, hostname:$name, adminUser:$user,
       authorizedKey:$key, userData:$ud, dataDisk:$disk} + (if $pub == "" then {} else {publicIp:$pub} end)' > "$W/$1.json"
 }
@@ -112,6 +113,7 @@ step "data disk: aws-db /dev/nvme1n1 mkfs+mount; azure-db /dev/sdc + /dev/disk/a
 
 # reboot keeps the disk (root and data disk), user data not re-run
 S "$JUMP_AWS" 'echo persist | sudo -n tee /var/tmp/persist >/dev/null'
+# shellcheck disable=SC2034  # recorded for the log only: the reboot is checked by its effects below
 boot1=$(S "$JUMP_AWS" 'cat /proc/sys/kernel/random/boot_id')
 S -J "$JUMP_AWS" ubuntu@10.10.1.10 'echo "/dev/nvme1n1 /data ext4 defaults,nofail 0 2" | sudo -n tee -a /etc/fstab >/dev/null'
 "$C" host-reboot aws-gateway >/dev/null

@@ -5,6 +5,7 @@
 # appears. Reads PGPASSWORD from /run/load.env (never on a command line).
 # Usage: client.sh HOST_A HOST_B FIRST_ID
 set -u
+# shellcheck source=/dev/null  # written on the lab host at run time
 source /run/load.env
 export PGPASSWORD
 hosts=("$1" "$2")

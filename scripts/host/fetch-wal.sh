@@ -26,6 +26,7 @@ since_restore=()
 # fence) has sent all its WAL through the walsender before exiting, and a lost one cannot answer:
 # either way an SSH dial (seconds on a small VM) would only hold up this standby, whose promotion
 # waits for the restore_command under way. Refused is answered at once; a silent peer within 2 s.
+# shellcheck disable=SC2016  # $0 is expanded by the inner bash (the address is its argument)
 timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/5432"' "$source_ip" 2>/dev/null || exit 1
 ssh -q -i "$ARCHIVE_KEY" \
     -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes \

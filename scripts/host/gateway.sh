@@ -1,5 +1,5 @@
 # VPN gateway: Libreswan, forwarding sysctls, MSS clamp and NAT; every part persists across reboots.
-# Reads: CONNECTION. Files: sysctl (CHANGED_sysctl), rules (CHANGED_rules), ipsec (CHANGED_ipsec).
+# Reads no values. Files: sysctl (CHANGED_sysctl), rules (CHANGED_rules), ipsec (CHANGED_ipsec).
 
 # iptables-persistent asks at install whether to save the current rules: no, ours follow.
 debconf-set-selections <<<'iptables-persistent iptables-persistent/autosave_v4 boolean false'

@@ -1,6 +1,6 @@
 # Shared by the PostgreSQL host steps (node, fence, primary, failover): where the cluster lives and
 # how to ask it where it stands. Reads: PG_VERSION (PEER_IP for peer_sql) and the host constants
-# (postgresSteps.ts POSTGRES_HOST_VARS): POSTGRES_HOME PROMOTING_FLAG REPLICATION_CONNINFO.
+# (postgresSteps.ts POSTGRES_LIB_VARS): POSTGRES_HOME PROMOTING_FLAG REPLICATION_CONNINFO.
 readonly PGDATA="${POSTGRES_HOME}/${PG_VERSION}/main"
 readonly CLUSTER="${PG_VERSION}-main"
 readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
@@ -33,7 +33,7 @@ open_peer_session() {
 # line (default 75 s: pg_promote may wait 60 s).
 peer_ask() {
     local line answer=""
-    if [[ -n ${PEER_SESSION_PID:-} ]] && printf '%s;\n\\echo .\n' "$1" >&"${PEER_SESSION[1]}" 2>/dev/null; then
+    if [[ -n ${PEER_SESSION_PID:-} ]] && printf '%s;\n\\echo .\n' "$1" 1>&"${PEER_SESSION[1]}" 2>/dev/null; then
         while IFS= read -r -t "${TIMEOUT:-75}" line <&"${PEER_SESSION[0]}"; do
             [[ $line == . ]] && { printf '%s\n' "$answer"; return 0; }
             answer=$line

@@ -34,6 +34,7 @@ KVER=$(uname -r)
 # The machine has no /lib/modules (and the root is read-only), so modprobe gets
 # a module root of its own on tmpfs: /run/lab/modroot/lib/modules/$KVER.
 MODSRC=/usr/lib/uml/modules/$KVER
+# shellcheck disable=SC2012  # kernel version directories: plain names
 [ -d "$MODSRC" ] || MODSRC=$(ls -d /usr/lib/uml/modules/*/ | head -1)
 mkdir -p /run/lab/modroot/lib/modules
 ln -s "${MODSRC%/}" "/run/lab/modroot/lib/modules/$KVER"
