@@ -8,7 +8,7 @@ import * as path from "path";
 import { peerOf, waitFor } from "../harness/lab";
 import { IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHost, BenchHosts, Step } from "./hosts";
-import { Spread, percentile, spread } from "./stats";
+import { Spread, percentile, spread } from "../harness/stats";
 
 export const CIPHERS = Object.keys(IPSEC_CIPHERS) as IpsecCipher[];
 export const SYNC_LEVELS = ["remote_write", "on", "remote_apply"] as const;
