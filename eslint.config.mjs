@@ -24,6 +24,51 @@ const productFloors = [
     ),
 ];
 
+// The mock runtime's and the lab's floors: the product (index.ts, config.ts, components/, scripts/,
+// operator/, policy/, examples/) -> mockcloud/ (the mock runtime) -> lab/harness -> lab/bench ->
+// lab/scenarios -> lab/main.ts; tests/ stand on top and may import anything. An import may only point
+// down. Matched on the import as written (relative paths). The rule is typescript-eslint's copy of
+// no-restricted-imports: a block setting the core rule for the same files (the product's own floors)
+// then adds to these patterns instead of replacing them.
+
+// Imports of the repository's top-level dirs, from a file at any depth:
+const into = (...dirs) => `^(\\./|(\\.\\./)+)(${dirs.join("|")})(/|$)`;
+// Imports of lab/'s other parts, from a file in one of them:
+const intoLab = (...parts) => `^(\\.\\./)+(lab/)?(${parts.join("|")})(/|$)`;
+const labFloor = (files, patterns) => ({
+    files,
+    rules: {
+        "@typescript-eslint/no-restricted-imports": ["error", { patterns: patterns.map(([regex, message]) => ({ regex, message })) }],
+    },
+});
+const NO_TESTS = [into("tests"), "tests/ stand on top: nothing outside them imports them (shared mocks live in mockcloud/)."];
+const labFloors = [
+    labFloor(
+        ["index.ts", "config.ts", "components/**/*.ts", "scripts/**/*.ts", "operator/**/*.ts", "policy/**/*.ts", "examples/**/*.ts"],
+        [[into("tests", "lab", "mockcloud"), "the product imports neither the mock runtime (mockcloud/), the lab nor tests."]],
+    ),
+    labFloor(
+        ["mockcloud/**/*.ts"],
+        [[into("tests", "lab"), "mockcloud/ (the mock runtime) imports the product only: neither tests nor the lab."]],
+    ),
+    labFloor(
+        ["lab/harness/**/*.ts"],
+        [
+            NO_TESTS,
+            [
+                intoLab("bench", "scenarios", "main"),
+                "lab/harness is the lab's ground floor: it imports neither bench/, scenarios/ nor main.ts (shared pieces move down into harness/).",
+            ],
+        ],
+    ),
+    labFloor(
+        ["lab/bench/**/*.ts"],
+        [NO_TESTS, [intoLab("scenarios", "main"), "lab/bench imports lab/harness, never the scenarios or main.ts."]],
+    ),
+    labFloor(["lab/scenarios/**/*.ts"], [NO_TESTS, [intoLab("main"), "lab/scenarios import harness/ and bench/, never main.ts."]]),
+    labFloor(["lab/*.ts"], [NO_TESTS]),
+];
+
 export default tseslint.config(
     { ignores: ["node_modules/**", "bin/**", ".lab/**"] },
     js.configs.recommended,
@@ -46,5 +91,6 @@ export default tseslint.config(
         },
     },
     ...productFloors,
+    ...labFloors,
     { files: ["**/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

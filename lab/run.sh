@@ -4,14 +4,14 @@
 #   up: the same but leave the lab running;  down: remove everything the lab made
 #   shell HOST: a root shell on a lab host (aws-gateway, aws-database, azure-gateway, azure-database)
 #   test: what `npm test` runs after the unit tests: every scenario in TEST_SCENARIOS, then down
-#   run SCENARIO...: scenarios (lab/harness/scenarios) against a lab left running by `up`
+#   run SCENARIO...: scenarios (lab/scenarios) against a lab left running by `up`
 # LAB_NAME=x keeps this lab apart from another checkout's (netns crosscloud-lab-x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "lab: run as root: it makes network namespaces and runs a user-mode Linux kernel" >&2; exit 1; }
 source lab/infra/common.sh
 mode=${1:-all}
-harness=(node -r ts-node/register/transpile-only lab/harness/main.ts)
+harness=(node -r ts-node/register/transpile-only lab/main.ts)
 case $mode in
   down) exec bash lab/infra/down.sh ;;
   shell) shift; [[ $# -ge 1 ]] || { echo "usage: npm run lab -- shell HOST [CMD]" >&2; exit 2; }; exec bash lab/infra/ctl.sh shell "$@" ;;
@@ -29,7 +29,7 @@ if [[ $mode != up ]]; then
 fi
 scenarios=()
 if [[ $mode == test ]]; then
-  mapfile -t scenarios < <(node -r ts-node/register/transpile-only -e 'const s = require("./lab/harness/scenarios"); console.log(s.TEST_SCENARIOS.concat(process.env.LAB_LONG ? s.LONG_SCENARIOS : []).join("\n"))')
+  mapfile -t scenarios < <(node -r ts-node/register/transpile-only -e 'const s = require("./lab/scenarios"); console.log(s.TEST_SCENARIOS.concat(process.env.LAB_LONG ? s.LONG_SCENARIOS : []).join("\n"))')
 fi
 ip netns exec "$NETNS" "${harness[@]}" "${scenarios[@]}"
 if [[ $mode == up ]]; then

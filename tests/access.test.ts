@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { adminAccessScript } from "../scripts/access";
 import { renderHostScript } from "../scripts/render";
-import { mockKeyPair } from "./cloudMocks";
+import { mockKeyPair } from "../mockcloud/cloudMocks";
 
 const OLD = mockKeyPair("access-old");
 const NEW = mockKeyPair("access-new");

@@ -7,7 +7,7 @@ import * as path from "path";
 import { BenchResult, SMOKE } from "../lab/bench/bench";
 import { azureRuleCommands, planDeployed } from "../lab/bench/deployed";
 import { combineResults, cutSentence, hostTable, writeReport } from "../lab/bench/report";
-import { percentile, spread } from "../lab/bench/stats";
+import { percentile, spread } from "../lab/harness/stats";
 
 const host = (address: string) => ({
     address,

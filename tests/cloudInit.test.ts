@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import { interpretUserData } from "../lab/harness/cloudInit";
 import { renderUserData } from "../scripts/bootstrap";
-import { mockKeyPair } from "./cloudMocks";
+import { mockKeyPair } from "../mockcloud/cloudMocks";
 
 const HOST = mockKeyPair("host-key");
 const REFUSAL = "the lab interprets a #! script, or #cloud-config with ssh_deletekeys, ssh_genkeytypes, ssh_keys only";

@@ -6,10 +6,18 @@ import * as fs from "fs";
 import * as path from "path";
 import { POSTGRES_STEP_VARS } from "../scripts/postgresSteps";
 import { shellQuote } from "../scripts/render";
-import { CloudMockOptions, DEFAULT_CLOUD, ExistingAwsMock, cloudCalls, cloudResources, legacyAws, mockKeyPair } from "./cloudMocks";
+import {
+    CloudMockOptions,
+    DEFAULT_CLOUD,
+    ExistingAwsMock,
+    cloudCalls,
+    cloudResources,
+    legacyAws,
+    mockKeyPair,
+} from "../mockcloud/cloudMocks";
 import { countsByType, named, ofType, withWarnings } from "./inspect";
-import { ProgramRun, runProgram } from "./programRunner";
-import { ADMIN_KEY, DEV_STACK, SECRET_KEYS } from "./stacks";
+import { ProgramRun, runProgram } from "../mockcloud/programRunner";
+import { ADMIN_KEY, DEV_STACK, SECRET_KEYS, GENERATED_KEYS } from "./stacks";
 
 const HOST_KEY = mockKeyPair("existing-primary-host-key").public.trim();
 const SOURCE = "acme/legacy-network/prod";
@@ -41,7 +49,7 @@ function cloud(
 /** Runs the program, recording the warnings it logs and the resources it registers. */
 async function run(config: Record<string, unknown>, options = cloud()): Promise<{ r: ProgramRun; warnings: string[] }> {
     const { result: r, warnings } = await withWarnings(() =>
-        runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(options), call: cloudCalls(options) }),
+        runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(GENERATED_KEYS, options), call: cloudCalls(options) }),
     );
     return { r, warnings };
 }
@@ -476,7 +484,7 @@ describe("a bad existing AWS environment is refused before anything is created",
     for (const [what, config, options, message] of cases) {
         it(`refuses ${what}`, async function () {
             const created: string[] = [];
-            const resources = cloudResources(options);
+            const resources = cloudResources(GENERATED_KEYS, options);
             await assert.rejects(
                 runProgram({
                     config: Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),

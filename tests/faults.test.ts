@@ -10,13 +10,18 @@ import { renderHelper } from "../scripts/postgresSteps";
 import { renderHostScript } from "../scripts/render";
 import { tunnelCheckScript } from "../scripts/tunnelSteps";
 import { generateEd25519KeyPair } from "../scripts/ssh";
-import { cloudCalls, cloudResources } from "./cloudMocks";
+import { cloudCalls, cloudResources } from "../mockcloud/cloudMocks";
 import { filesInScript, named } from "./inspect";
-import { runProgram } from "./programRunner";
-import { DEV_STACK, SECRET_KEYS } from "./stacks";
+import { runProgram } from "../mockcloud/programRunner";
+import { DEV_STACK, SECRET_KEYS, GENERATED_KEYS } from "./stacks";
 
 const run = (change: Record<string, unknown>) =>
-    runProgram({ config: { ...DEV_STACK, ...change }, secretKeys: SECRET_KEYS, newResource: cloudResources(), call: cloudCalls() });
+    runProgram({
+        config: { ...DEV_STACK, ...change },
+        secretKeys: SECRET_KEYS,
+        newResource: cloudResources(GENERATED_KEYS),
+        call: cloudCalls(),
+    });
 
 describe("crosscloud:ipsecLifetimes", function () {
     it("keeps the product's 8h/1h by default and bounds liveness with retransmit-timeout", async function () {

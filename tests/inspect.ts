@@ -3,7 +3,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
-import { ProgramRun, Registration } from "./programRunner";
+import { ProgramRun, Registration } from "../mockcloud/programRunner";
 
 export function ofType(run: ProgramRun, type: string): Registration[] {
     return run.registrations.filter((r) => r.type === type);

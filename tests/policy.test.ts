@@ -4,9 +4,9 @@
 import * as assert from "assert";
 import { ResourceValidationArgs, ResourceValidationPolicy, unknownCheckingProxy } from "@pulumi/policy";
 import * as policyPack from "../policy/policies";
-import { cloudCalls, cloudResources } from "./cloudMocks";
-import { Registration, runProgram } from "./programRunner";
-import { DEV_STACK, SECOND_STACK, SECRET_KEYS } from "./stacks";
+import { cloudCalls, cloudResources } from "../mockcloud/cloudMocks";
+import { Registration, runProgram } from "../mockcloud/programRunner";
+import { DEV_STACK, SECOND_STACK, SECRET_KEYS, GENERATED_KEYS } from "./stacks";
 
 const analyzerproto = require("@pulumi/pulumi/proto/analyzer_pb");
 const structproto = require("google-protobuf/google/protobuf/struct_pb");
@@ -731,7 +731,12 @@ describe("the crosscloud policy pack", function () {
             ["second", SECOND_STACK],
         ] as const) {
             it(`on the ${stackName} stack`, async function () {
-                const run = await runProgram({ config: stack, secretKeys: SECRET_KEYS, newResource: cloudResources(), call: cloudCalls() });
+                const run = await runProgram({
+                    config: stack,
+                    secretKeys: SECRET_KEYS,
+                    newResource: cloudResources(GENERATED_KEYS),
+                    call: cloudCalls(),
+                });
                 const asResource = (r: Registration): FakeResource => ({
                     type: r.type,
                     name: r.name,

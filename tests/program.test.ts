@@ -7,13 +7,13 @@ import { utils as sshUtils } from "ssh2";
 import { promoteScript } from "../scripts/postgresSteps";
 import { renderHostScript } from "../scripts/render";
 import { SshHostOutput, connectionFor } from "../scripts/ssh";
-import { DEFAULT_CLOUD, cloudCalls, cloudResources, mockKeyPair } from "./cloudMocks";
+import { DEFAULT_CLOUD, cloudCalls, cloudResources, mockKeyPair } from "../mockcloud/cloudMocks";
 import { assertGolden, countsByType, filesInScript, named, ofType } from "./inspect";
-import { ProgramRun, runProgram } from "./programRunner";
-import { ADMIN_KEY, DEV_STACK, SECOND_STACK, SECRET_KEYS } from "./stacks";
+import { ProgramRun, runProgram } from "../mockcloud/programRunner";
+import { ADMIN_KEY, DEV_STACK, SECOND_STACK, SECRET_KEYS, GENERATED_KEYS } from "./stacks";
 
 function run(config: Record<string, unknown>, cloud = DEFAULT_CLOUD): Promise<ProgramRun> {
-    return runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(cloud), call: cloudCalls(cloud) });
+    return runProgram({ config, secretKeys: SECRET_KEYS, newResource: cloudResources(GENERATED_KEYS, cloud), call: cloudCalls(cloud) });
 }
 
 /** Security group ingress rules as [name, group, protocol, ports, source]. */
@@ -656,7 +656,7 @@ describe("rotating the admin key (crosscloud:previousSshPrivateKey)", function (
                 "crosscloud:previousSshPrivateKey": ADMIN_KEY.private,
             },
             secretKeys: [...SECRET_KEYS, "crosscloud:previousSshPrivateKey"],
-            newResource: cloudResources(),
+            newResource: cloudResources(GENERATED_KEYS),
             call: cloudCalls(),
         });
     });
@@ -853,7 +853,7 @@ describe("bad configuration is refused before anything is created", function () 
                     secretKeys: SECRET_KEYS,
                     newResource: async (res) => {
                         created.push(res.name);
-                        return cloudResources()(res);
+                        return cloudResources(GENERATED_KEYS)(res);
                     },
                     call: cloudCalls(),
                 }),
@@ -880,7 +880,7 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
     before(async function () {
         toAws = await run(DEV_STACK);
         // The fence step reports where the old primary's WAL ended, as it does on a real host.
-        const cloud = cloudResources();
+        const cloud = cloudResources(GENERATED_KEYS);
         toAzure = await runProgram({
             config: { ...DEV_STACK, "crosscloud:primary": "azure" },
             secretKeys: SECRET_KEYS,

@@ -9,10 +9,10 @@ import * as os from "os";
 import * as path from "path";
 import { promoteScript } from "../scripts/postgresSteps";
 import { hostTemplate, renderHostScript } from "../scripts/render";
-import { cloudCalls, cloudResources } from "./cloudMocks";
+import { cloudCalls, cloudResources } from "../mockcloud/cloudMocks";
+import { runProgram } from "../mockcloud/programRunner";
 import { ofType } from "./inspect";
-import { runProgram } from "./programRunner";
-import { DEV_STACK, SECRET_KEYS } from "./stacks";
+import { DEV_STACK, GENERATED_KEYS, SECRET_KEYS } from "./stacks";
 
 const REPO = path.join(__dirname, "..");
 /** Parts every step of a kind shares: a constant or function there need not be used by each step. */
@@ -80,7 +80,12 @@ describe("shellcheck", function () {
     });
 
     it("passes on every script the program renders for hosts", async function () {
-        const run = await runProgram({ config: DEV_STACK, secretKeys: SECRET_KEYS, newResource: cloudResources(), call: cloudCalls() });
+        const run = await runProgram({
+            config: DEV_STACK,
+            secretKeys: SECRET_KEYS,
+            newResource: cloudResources(GENERATED_KEYS),
+            call: cloudCalls(),
+        });
         const scripts: Record<string, string> = { "failover-promote": renderHostScript(promoteScript(16)) };
         for (const cmd of ofType(run, "command:remote:Command")) {
             scripts[cmd.name] = cmd.inputs.stdin;

@@ -6,9 +6,10 @@ import * as os from "os";
 import * as path from "path";
 import { generateEd25519KeyPair } from "../scripts/ssh";
 import { ConfigSet, loadStack } from "./cliConfig";
-import { DEFAULT_CLOUD, cloudCalls, cloudResources, legacyAws } from "./cloudMocks";
+import { DEFAULT_CLOUD, cloudCalls, cloudResources, legacyAws } from "../mockcloud/cloudMocks";
 import { named, ofType, withWarnings } from "./inspect";
-import { ProgramRun, runProgram } from "./programRunner";
+import { GENERATED_KEYS } from "./stacks";
+import { ProgramRun, runProgram } from "../mockcloud/programRunner";
 
 const ROOT = path.resolve(__dirname, "..");
 const PULUMI_YAML = path.join(ROOT, "Pulumi.yaml");
@@ -33,7 +34,12 @@ async function runLoaded(
     cloud = DEFAULT_CLOUD,
 ): Promise<{ r: ProgramRun; warnings: string[] }> {
     const { result: r, warnings } = await withWarnings(() =>
-        runProgram({ config: loaded.config, secretKeys: loaded.secretKeys, newResource: cloudResources(cloud), call: cloudCalls(cloud) }),
+        runProgram({
+            config: loaded.config,
+            secretKeys: loaded.secretKeys,
+            newResource: cloudResources(GENERATED_KEYS, cloud),
+            call: cloudCalls(cloud),
+        }),
     );
     return { r, warnings };
 }

@@ -1,7 +1,14 @@
-// Stack configurations the tests run the program with.
-import { mockKeyPair } from "./cloudMocks";
+// Stack configurations the tests run the program with, and the key store their mock clouds share.
+import { GeneratedKeys, mockKeyPair } from "../mockcloud/cloudMocks";
 
 export const ADMIN_KEY = mockKeyPair("test-admin-key");
+
+/**
+ * The keys the program's tls.PrivateKey resources get in every test run: one store for the test process,
+ * as one stack's state keeps them across updates, so runs a test compares (rotation, switchover) pin the
+ * same host keys.
+ */
+export const GENERATED_KEYS = new GeneratedKeys();
 
 /** Like Pulumi.dev.yaml: defaults for everything optional. */
 export const DEV_STACK: Record<string, unknown> = {

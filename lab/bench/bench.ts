@@ -8,7 +8,7 @@ import * as path from "path";
 import { peerOf, waitFor } from "../harness/lab";
 import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHost, BenchHosts, Step } from "./hosts";
-import { Spread, percentile, spread } from "./stats";
+import { Spread, percentile, spread } from "../harness/stats";
 
 export const CIPHERS = Object.keys(IPSEC_CIPHERS) as IpsecCipher[];
 export const SYNC_LEVELS = ["remote_write", "on", "remote_apply"] as const;
@@ -151,23 +151,33 @@ function parseIperf(json: string, udp: boolean): IperfRun {
     return { mbits: r.end.sum_received.bits_per_second / 1e6, retransmits: r.end.sum_sent.retransmits ?? 0, kpps: 0 };
 }
 
+/** What a run's phases share: the hosts, the options, the result they fill in, and how they save and step. */
+interface BenchRun {
+    hosts: BenchHosts;
+    opts: BenchOptions;
+    result: BenchResult;
+    /** Writes the result so far to OUT/results.json. */
+    save: () => void;
+    /** The hosts' step, except that a full run notes a failed part in the result and goes on. */
+    step: Step;
+}
+
+/**
+ * The benchmark: the network per cipher suite (networkBench), then PostgreSQL (postgresBench). The
+ * result is saved to OUT/results.json as it grows and returned at the end.
+ */
 export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<BenchResult> {
     fs.mkdirSync(opts.out, { recursive: true });
-    const shell = hosts.shell.bind(hosts);
-    // The full run keeps going past a failed part (noted in the report); the smoke fails on it.
-    const realStep = hosts.step;
-    const step = async (name: string, body: () => Promise<string>): Promise<void> => {
-        try {
-            await realStep(name, body);
-        } catch (err) {
-            if (opts.smoke) {
-                throw err;
-            }
-            const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
-            result.notes.push(`${name}: FAILED: ${message}`);
-            hosts.log(`${name}: FAILED (continuing): ${message}`);
-        }
-    };
+    const run = await startRun(hosts, opts);
+    await networkBench(run);
+    await postgresBench(hosts, opts, run.result, run.save, run.step);
+    run.result.finishedAt = new Date().toISOString();
+    run.save();
+    return run.result;
+}
+
+/** The run's shared state, with the hosts' facts read and an empty result. */
+async function startRun(hosts: BenchHosts, opts: BenchOptions): Promise<BenchRun> {
     const facts = await hosts.facts();
     const result: BenchResult = {
         mode: hosts.kind,
@@ -190,98 +200,63 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
         upSeconds: {},
         notes: [],
     };
-    const save = () => fs.writeFileSync(path.join(opts.out, "results.json"), JSON.stringify(result, null, 2));
-    const iperfFlags = (streams: number, reverse: boolean, udp: boolean) =>
-        [
-            "-J",
-            "-t",
-            String(opts.iperfSeconds),
-            "-P",
-            String(streams),
-            ...(reverse ? ["-R"] : []),
-            ...(udp ? ["-u", "-b", "0", "-l", "64"] : []),
-        ].join(" ");
+    return {
+        hosts,
+        opts,
+        result,
+        save: () => fs.writeFileSync(path.join(opts.out, "results.json"), JSON.stringify(result, null, 2)),
+        step: tolerantStep(hosts, opts, result),
+    };
+}
 
+/** The full run keeps going past a failed part (noted in the report); the smoke fails on it. */
+function tolerantStep(hosts: BenchHosts, opts: BenchOptions, result: BenchResult): Step {
+    const realStep = hosts.step;
+    return async (name: string, body: () => Promise<string>): Promise<void> => {
+        try {
+            await realStep(name, body);
+        } catch (err) {
+            if (opts.smoke) {
+                throw err;
+            }
+            const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+            result.notes.push(`${name}: FAILED: ${message}`);
+            hosts.log(`${name}: FAILED (continuing): ${message}`);
+        }
+    };
+}
+
+/**
+ * Network, per cipher suite: iperf3 servers up, the plain baselines, each suite's tunnel and ceiling
+ * (with the path checks after the first), back to the default suite, iperf3 servers down.
+ */
+async function networkBench(run: BenchRun): Promise<void> {
+    const { hosts } = run;
     // iperf3 servers on both gateways (they answer on private and public addresses alike) and where
     // the path checks send to.
     const iperfServers = [...new Set<BenchHost>([...Object.values(GW), hosts.pathCheck.server])];
     for (const host of iperfServers) {
-        await shell(host, IPERF_SERVER);
+        await hosts.shell(host, IPERF_SERVER);
     }
     // The Azure gateway's private address: the tunnel's far end for iperf3 from the AWS gateway.
     const azureGatewayPrivate = await sourceAddressToward(hosts, GW.azure, hosts.databasePrivate.azure);
 
-    /** iperf3 from the AWS gateway to `target`, `reps` times; -R measures azure→aws. */
-    const gatewayRuns = async (target: string, streams: number, reverse: boolean, udp: boolean): Promise<IperfRun[]> => {
-        const runs: IperfRun[] = [];
-        for (let i = 0; i < opts.reps; i++) {
-            runs.push(parseIperf(await shell(GW.aws, `iperf3 -c ${target} ${iperfFlags(streams, reverse, udp)}`), udp));
-        }
-        return runs;
-    };
-    const measurePath = async (pathName: string, cipher: string, target: string) => {
-        for (const streams of [1, 4]) {
-            for (const reverse of [false, true]) {
-                const runs = await gatewayRuns(target, streams, reverse, false);
-                result.tcp.push({
-                    path: pathName,
-                    cipher,
-                    streams,
-                    direction: reverse ? "azure→aws" : "aws→azure",
-                    mbits: spread(runs.map((r) => r.mbits)),
-                    retransmits: spread(runs.map((r) => r.retransmits)),
-                });
-                hosts.log(
-                    `  ${pathName} ${cipher} ${streams} stream(s) ${reverse ? "azure→aws" : "aws→azure"}: ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
-                );
-            }
-        }
-        const udp = await gatewayRuns(target, 1, false, true);
-        result.udp.push({ path: pathName, cipher, kpps: spread(udp.map((r) => r.kpps)) });
-        save();
-    };
-    /**
-     * The static-key ceiling. With `esn` (the default): ESN and a 128-packet replay window, as
-     * Libreswan's SAs have; without: the same SA minus both, 1 stream only, to show what they cost.
-     */
-    const measureCeiling = async (cipher: string, esn = true) => {
-        const ceiling = (...args: string[]) => hosts.espCeiling(args);
-        const said = (await ceiling("setup", cipher, ...(esn ? ["esn"] : []))).trim();
-        if (esn) {
-            result.ceilingCipher[cipher] = said;
-            result.ceilingEsn = true;
-        }
-        try {
-            for (const streams of esn ? [1, 4] : [1]) {
-                const runs: IperfRun[] = [];
-                for (let i = 0; i < opts.reps; i++) {
-                    runs.push(parseIperf(await ceiling("iperf", ...iperfFlags(streams, false, false).split(" ")), false));
-                }
-                result.tcp.push({
-                    path: cipher === "plain" ? "veth" : esn ? "ceiling" : "ceiling-no-esn",
-                    cipher,
-                    streams,
-                    direction: "aws→azure",
-                    mbits: spread(runs.map((r) => r.mbits)),
-                    retransmits: spread(runs.map((r) => r.retransmits)),
-                });
-                hosts.log(
-                    `  ceiling${esn ? "" : " without ESN"} ${cipher} ${streams} stream(s): ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
-                );
-            }
-        } finally {
-            await ceiling("teardown");
-        }
-        save();
-    };
+    await plainBaselines(run);
+    await cipherSuites(run, azureGatewayPrivate);
+    for (const host of iperfServers) {
+        await hosts.shell(host, IPERF_SERVER_STOP);
+    }
+}
 
-    // --- Network, per cipher suite -------------------------------------------------------------
+/** The plain WAN link between the gateways' public addresses (where a rule can open it) and the plain veth pair. */
+async function plainBaselines(run: BenchRun): Promise<void> {
+    const { hosts, result, step } = run;
     const { rule, skipped } = hosts.plainBaseline;
     if (rule) {
         await step(`bench: plain WAN link between the gateways' public addresses (temporary rule: ${rule.description})`, async () => {
             await rule.open();
             try {
-                await measurePath("plain", "none", hosts.gatewayPublic.azure);
+                await measurePath(run, "plain", "none", hosts.gatewayPublic.azure);
             } finally {
                 await rule.close();
             }
@@ -291,11 +266,18 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
         result.skipped!.push(`plain WAN link iperf3 baseline: ${skipped ?? "not available"}`);
     }
     await step(`bench: plain veth pair, no ESP (${hosts.ceilingWhere})`, async () => {
-        await measureCeiling("plain");
+        await measureCeiling(run, "plain");
         return "done";
     });
-    // Without a way to re-run the program (a deployed stack needs `pulumi up`), only the cipher the
-    // stack runs with is measured.
+}
+
+/**
+ * Each cipher suite in turn: the tunnel and the ceiling with it (the path checks after the first), then
+ * back to the default suite. Without a way to re-run the program (a deployed stack needs `pulumi up`),
+ * only the suite the stack runs with is measured.
+ */
+async function cipherSuites(run: BenchRun, azureGatewayPrivate: string): Promise<void> {
+    const { hosts, opts, result, save, step } = run;
     const ciphers = hosts.reconfigure ? opts.ciphers : [await hosts.configuredCipher()];
     if (!hosts.reconfigure) {
         const others = CIPHERS.filter((c) => !ciphers.includes(c));
@@ -306,9 +288,9 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
     for (const cipher of ciphers) {
         await step(`bench: tunnel with ${cipher}`, async () => {
             await switchCipher(hosts, cipher, result, azureGatewayPrivate);
-            await measurePath("tunnel", cipher, azureGatewayPrivate);
-            await measureCeiling(cipher);
-            await measureCeiling(cipher, false);
+            await measurePath(run, "tunnel", cipher, azureGatewayPrivate);
+            await measureCeiling(run, cipher);
+            await measureCeiling(run, cipher, false);
             return `tunnel xfrm ${result.tunnelCipher[cipher]}; ceiling ${result.ceilingCipher[cipher]}`;
         });
         if (cipher === ciphers[0]) {
@@ -325,16 +307,88 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
             return DEFAULT_IPSEC_CIPHER;
         });
     }
-    for (const host of iperfServers) {
-        await shell(host, IPERF_SERVER_STOP);
+}
+
+/** iperf3's client flags for the run's duration: `streams` parallel, -R for the reverse direction, UDP of 64-byte datagrams. */
+function iperfFlags(opts: BenchOptions, streams: number, reverse: boolean, udp: boolean): string {
+    return [
+        "-J",
+        "-t",
+        String(opts.iperfSeconds),
+        "-P",
+        String(streams),
+        ...(reverse ? ["-R"] : []),
+        ...(udp ? ["-u", "-b", "0", "-l", "64"] : []),
+    ].join(" ");
+}
+
+/** iperf3 from the AWS gateway to `target`, `reps` times; -R measures azure→aws. */
+async function gatewayRuns(run: BenchRun, target: string, streams: number, reverse: boolean, udp: boolean): Promise<IperfRun[]> {
+    const runs: IperfRun[] = [];
+    for (let i = 0; i < run.opts.reps; i++) {
+        runs.push(parseIperf(await run.hosts.shell(GW.aws, `iperf3 -c ${target} ${iperfFlags(run.opts, streams, reverse, udp)}`), udp));
     }
+    return runs;
+}
 
-    // --- PostgreSQL -------------------------------------------------------------------------------
-    await postgresBench(hosts, opts, result, save, step);
+/** TCP (1 and 4 streams, both directions) and UDP packet rate from the AWS gateway to `target`, as path `pathName`. */
+async function measurePath(run: BenchRun, pathName: string, cipher: string, target: string): Promise<void> {
+    const { hosts, result } = run;
+    for (const streams of [1, 4]) {
+        for (const reverse of [false, true]) {
+            const runs = await gatewayRuns(run, target, streams, reverse, false);
+            result.tcp.push({
+                path: pathName,
+                cipher,
+                streams,
+                direction: reverse ? "azure→aws" : "aws→azure",
+                mbits: spread(runs.map((r) => r.mbits)),
+                retransmits: spread(runs.map((r) => r.retransmits)),
+            });
+            hosts.log(
+                `  ${pathName} ${cipher} ${streams} stream(s) ${reverse ? "azure→aws" : "aws→azure"}: ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
+            );
+        }
+    }
+    const udp = await gatewayRuns(run, target, 1, false, true);
+    result.udp.push({ path: pathName, cipher, kpps: spread(udp.map((r) => r.kpps)) });
+    run.save();
+}
 
-    result.finishedAt = new Date().toISOString();
-    save();
-    return result;
+/**
+ * The static-key ceiling. With `esn` (the default): ESN and a 128-packet replay window, as
+ * Libreswan's SAs have; without: the same SA minus both, 1 stream only, to show what they cost.
+ */
+async function measureCeiling(run: BenchRun, cipher: string, esn = true): Promise<void> {
+    const { hosts, opts, result } = run;
+    const ceiling = (...args: string[]) => hosts.espCeiling(args);
+    const said = (await ceiling("setup", cipher, ...(esn ? ["esn"] : []))).trim();
+    if (esn) {
+        result.ceilingCipher[cipher] = said;
+        result.ceilingEsn = true;
+    }
+    try {
+        for (const streams of esn ? [1, 4] : [1]) {
+            const runs: IperfRun[] = [];
+            for (let i = 0; i < opts.reps; i++) {
+                runs.push(parseIperf(await ceiling("iperf", ...iperfFlags(opts, streams, false, false).split(" ")), false));
+            }
+            result.tcp.push({
+                path: cipher === "plain" ? "veth" : esn ? "ceiling" : "ceiling-no-esn",
+                cipher,
+                streams,
+                direction: "aws→azure",
+                mbits: spread(runs.map((r) => r.mbits)),
+                retransmits: spread(runs.map((r) => r.retransmits)),
+            });
+            hosts.log(
+                `  ceiling${esn ? "" : " without ESN"} ${cipher} ${streams} stream(s): ${runs.map((r) => r.mbits.toFixed(0)).join(", ")} Mbit/s`,
+            );
+        }
+    } finally {
+        await ceiling("teardown");
+    }
+    run.save();
 }
 
 /**

@@ -6,7 +6,7 @@ import * as path from "path";
 import { DEFAULT_IPSEC_CIPHER } from "../../scripts/ipsec";
 import type { BenchResult, TcpFigure } from "./bench";
 import { PGBENCH } from "./bench";
-import { Spread, fmt, ratio } from "./stats";
+import { Spread, fmt, ratio } from "../harness/stats";
 
 /** SVG of each vega-lite spec, rendered by charts.mjs in a child node process. */
 function svgs(specs: Record<string, Record<string, unknown>>): Record<string, string> {

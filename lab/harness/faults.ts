@@ -3,7 +3,7 @@
 import { Lab, Site, peerOf, psql, shell, waitFor } from "./lab";
 import { LoadClient } from "./load";
 import { ConnectionLike, connectionFor } from "../../scripts/ssh";
-import { spread } from "../bench/stats";
+import { spread } from "./stats";
 
 export const GATEWAYS = ["aws-gateway", "azure-gateway"] as const;
 

@@ -3,9 +3,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { generateEd25519KeyPair } from "../../scripts/ssh";
-import { cloudCalls } from "../../tests/cloudMocks";
-import { runProgram } from "../../tests/programRunner";
-import { LAB_DIR, LabCloud, labctl } from "./labCloud";
+import { cloudCalls } from "../../mockcloud/cloudMocks";
+import { runProgram } from "../../mockcloud/programRunner";
+import { LAB_DIR, LabCloud, labctl, loadGeneratedKeys } from "./labCloud";
 
 export type Site = "aws" | "azure";
 export const SITES: readonly Site[] = ["aws", "azure"];
@@ -81,6 +81,8 @@ export class Lab {
     /** The admin key the stack is configured with now (`sshPublicKey`/`sshPrivateKey`). */
     public adminKey = adminKey();
     private readonly started = Date.now();
+    /** The keys the program generated in this lab: every `up` uses and extends them. */
+    private readonly generatedKeys = loadGeneratedKeys();
 
     constructor() {
         if (fs.existsSync(OUTPUTS_FILE)) {
@@ -108,7 +110,7 @@ export class Lab {
      */
     readonly up: Up = async (overrides = {}, log = this.log, opts = {}) => {
         this.overrides = { ...this.overrides, ...overrides };
-        const cloud = new LabCloud(log, opts.onlyChanged ?? false);
+        const cloud = new LabCloud(log, this.generatedKeys, opts.onlyChanged ?? false);
         const run = await runProgram({
             config: {
                 ...this.stack,

@@ -6,8 +6,8 @@ import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { cloudResources, generatedKeys } from "../../tests/cloudMocks";
-import { ResourceBehaviour } from "../../tests/programRunner";
+import { GeneratedKeys, KeyPair, cloudResources } from "../../mockcloud/cloudMocks";
+import { ResourceBehaviour } from "../../mockcloud/programRunner";
 import { CommandResult, ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
 import { interpretUserData } from "./cloudInit";
 
@@ -17,6 +17,14 @@ const CTL = path.join(REPO, "lab/infra/ctl.sh");
 const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
 /** Each command's last successful run: a fingerprint of what it ran, and its result. */
 const COMMAND_STATE = path.join(LAB_DIR, "command-state.json");
+
+/**
+ * The keys the program generated (host keys, archive key) in this lab, as the stack's state would keep
+ * them: they live as long as the lab, so a later run pins the same host keys.
+ */
+export function loadGeneratedKeys(): GeneratedKeys {
+    return new GeneratedKeys(fs.existsSync(KEY_STATE) ? (JSON.parse(fs.readFileSync(KEY_STATE, "utf8")) as Record<string, KeyPair>) : {});
+}
 
 /** Public addresses the clouds hand out in the lab (documentation ranges, routed only inside it). */
 export const LAB_PUBLIC_IPS = { aws: "198.51.100.10", azure: "203.0.113.10" };
@@ -61,37 +69,31 @@ export class LabCloud {
     public readonly commands: CommandRecord[] = [];
     private readonly byId = new Map<string, { type: string; name: string; inputs: Record<string, any>; state: Record<string, any> }>();
     private readonly hostsByAddress = new Map<string, PendingHost>();
-    private readonly fallback = cloudResources({
-        awsPublicIp: LAB_PUBLIC_IPS.aws,
-        azurePublicIp: LAB_PUBLIC_IPS.azure,
-        amiLookupResult: "ami-0123456789abcdef0",
-    });
+    private readonly fallback: ResourceBehaviour;
     private readonly started = Date.now();
 
     /**
+     * `keys`: the lab's generated keys (loadGeneratedKeys), which this run uses and adds to.
      * `onlyChanged`: like the engine with state, a command whose create script, stdin and triggers are
      * those of its last successful run in this lab is not run again (its saved result stands in).
      */
     constructor(
         private readonly log: (line: string) => void,
+        private readonly keys: GeneratedKeys,
         private readonly onlyChanged = false,
     ) {
         fs.mkdirSync(path.join(LAB_DIR, "specs"), { recursive: true });
         fs.mkdirSync(path.join(LAB_DIR, "logs", "commands"), { recursive: true });
-        // The keys the program generated (host keys, archive key) live as long as the lab, as they
-        // would live in the stack's state: a later run pins the same host keys.
-        if (fs.existsSync(KEY_STATE)) {
-            for (const [name, pair] of Object.entries(
-                JSON.parse(fs.readFileSync(KEY_STATE, "utf8")) as Record<string, { private: string; public: string }>,
-            )) {
-                generatedKeys.set(name, pair);
-            }
-        }
+        this.fallback = cloudResources(keys, {
+            awsPublicIp: LAB_PUBLIC_IPS.aws,
+            azurePublicIp: LAB_PUBLIC_IPS.azure,
+            amiLookupResult: "ami-0123456789abcdef0",
+        });
     }
 
     /** Saves the generated keys for later runs against the same lab. */
     saveState(): void {
-        fs.writeFileSync(KEY_STATE, JSON.stringify(Object.fromEntries(generatedKeys)), { mode: 0o600 });
+        fs.writeFileSync(KEY_STATE, JSON.stringify(this.keys), { mode: 0o600 });
     }
 
     readonly newResource: ResourceBehaviour = async (r) => {

@@ -3,8 +3,8 @@
 import { execFileSync } from "child_process";
 import { randomUUID } from "crypto";
 import * as path from "path";
-import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../labCloud";
-import { Lab, peerOf, psql, shell, waitFor } from "../lab";
+import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
+import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
 
 export async function validation(lab: Lab): Promise<void> {
     const primary = `${lab.primary}-database`;

@@ -2,13 +2,13 @@
 // peer does not route. The program's own tunnel check (the step `pulumi up` runs, over its pinned SSH
 // connection) must fail within 60 s naming the cause, not hang until its timeout. Each case edits the
 // Azure gateway's files by hand (the program always renders matching pairs) and restores them after.
-import { hostAddress } from "../../../components/network";
-import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "../../../scripts/render";
-import { runRemoteCommand } from "../../../scripts/ssh";
-import { DEFAULT_CHECK_TIMEOUT_SECONDS, tunnelCheckScript } from "../../../scripts/tunnelSteps";
-import { LAB_PUBLIC_IPS } from "../labCloud";
-import { Lab, SITES, Site, peerOf, shell } from "../lab";
-import { gatewayConnection, waitHealthy } from "../faults";
+import { hostAddress } from "../../components/network";
+import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "../../scripts/render";
+import { runRemoteCommand } from "../../scripts/ssh";
+import { DEFAULT_CHECK_TIMEOUT_SECONDS, tunnelCheckScript } from "../../scripts/tunnelSteps";
+import { LAB_PUBLIC_IPS } from "../harness/labCloud";
+import { Lab, SITES, Site, peerOf, shell } from "../harness/lab";
+import { gatewayConnection, waitHealthy } from "../harness/faults";
 
 const LIMIT_SECONDS = 60;
 

@@ -1,10 +1,10 @@
 // A WAN capture during write load and replication: nothing but UDP 500/4500 between the two public
 // addresses (no cleartext PostgreSQL, no other protocol).
 import * as path from "path";
-import { LAB_DIR, labctl } from "../labCloud";
-import { Lab } from "../lab";
-import { LoadClient } from "../load";
-import { checksum, compareAfterLoad, sleep, waitHealthy } from "../faults";
+import { LAB_DIR, labctl } from "../harness/labCloud";
+import { Lab } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { checksum, compareAfterLoad, sleep, waitHealthy } from "../harness/faults";
 import { assertOnlyTunnelTraffic } from "./validation";
 
 const CAPTURE_SECONDS = Number(process.env.LAB_CAPTURE_SECONDS ?? 30);

@@ -1,8 +1,8 @@
 // AWS -> Azure -> AWS under a write load whose client counts its commits: after each move every
 // commit the client saw must be on the new primary, the write gap is measured, and replication must
 // stream the other way.
-import { Lab, peerOf, psql, Site, waitFor } from "../lab";
-import { LoadClient } from "../load";
+import { Lab, peerOf, psql, Site, waitFor } from "../harness/lab";
+import { LoadClient } from "../harness/load";
 
 /**
  * The write outage the issue asks of the lab. Printed, not asserted: on a shared 2-core machine a

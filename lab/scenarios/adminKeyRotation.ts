@@ -2,10 +2,10 @@
 // crosscloud:previousSshPrivateKey, `pulumi up`, then remove previousSshPrivateKey and `up` again.
 // Under load: the new key works on all four hosts (directly and through the jump host), the old one
 // is refused, no host rebooted, no commit lost.
-import { ConnectionLike, generateEd25519KeyPair, runRemoteCommand } from "../../../scripts/ssh";
-import { databaseConnection, gatewayConnection } from "../faults";
-import { Lab, SITES, Site, shell } from "../lab";
-import { LoadClient } from "../load";
+import { ConnectionLike, generateEd25519KeyPair, runRemoteCommand } from "../../scripts/ssh";
+import { databaseConnection, gatewayConnection } from "../harness/faults";
+import { Lab, SITES, Site, shell } from "../harness/lab";
+import { LoadClient } from "../harness/load";
 
 const HOSTS = SITES.flatMap((s) => [`${s}-gateway`, `${s}-database`]);
 

@@ -1,11 +1,11 @@
 // WAN faults under write load: the link cut for a minute (the tunnel and the replica come back by
 // themselves), and a long, lossy link (80 ms RTT, 1 % loss) over which replication keeps streaming.
-import { labctl } from "../labCloud";
-import { Lab, psql, shell } from "../lab";
-import { LoadClient } from "../load";
-import { firstChildSaEstablished } from "../plutoLog";
-import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, sleep, stats, streaming, tunnelUp, waitHealthy } from "../faults";
-import { waitFor } from "../lab";
+import { labctl } from "../harness/labCloud";
+import { Lab, psql, shell } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { firstChildSaEstablished } from "../harness/plutoLog";
+import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, sleep, stats, streaming, tunnelUp, waitHealthy } from "../harness/faults";
+import { waitFor } from "../harness/lab";
 
 /** Seconds the WAN stays cut (the issue asks for 60). */
 export const WAN_CUT_SECONDS = Number(process.env.LAB_WAN_CUT_SECONDS ?? 60);

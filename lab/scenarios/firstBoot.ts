@@ -3,9 +3,9 @@
 // pulumi-command v1.2.1 does not retry after a failed handshake, succeeds at the first attempt.
 // Provisioning already dialled every database host that way with the same strict runner; this checks
 // the hosts' own record of that boot and dials once more with no retry at all.
-import { runRemoteCommand } from "../../../scripts/ssh";
-import { databaseConnection, gatewayConnection } from "../faults";
-import { Lab, SITES, shell } from "../lab";
+import { runRemoteCommand } from "../../scripts/ssh";
+import { databaseConnection, gatewayConnection } from "../harness/faults";
+import { Lab, SITES, shell } from "../harness/lab";
 
 export async function firstBoot(lab: Lab): Promise<void> {
     for (const site of SITES) {

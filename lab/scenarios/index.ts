@@ -1,6 +1,6 @@
-// Every lab scenario by the name `npm run lab -- run NAME...` and lab/harness/main.ts know it.
+// Every lab scenario by the name `npm run lab -- run NAME...` and lab/main.ts know it.
 // `npm test` runs TEST_SCENARIOS in this order on one lab.
-import { Lab } from "../lab";
+import { Lab } from "../harness/lab";
 import { adminKeyRotation } from "./adminKeyRotation";
 import { benchDeployedSmoke, benchSmoke } from "./benchSmoke";
 import { databaseRestart } from "./databaseRestart";

@@ -1,9 +1,9 @@
 // Gateway restarts: pluto killed on one side, each gateway host rebooted. The tunnel and replication
 // resume without anyone acting; after a reboot the sysctls, rules and units are back by themselves.
-import { labctl } from "../labCloud";
-import { Lab, shell, waitFor } from "../lab";
-import { LoadClient } from "../load";
-import { compareAfterLoad, primaryLsn, replayedPast, tunnelUp, waitHealthy } from "../faults";
+import { labctl } from "../harness/labCloud";
+import { Lab, shell, waitFor } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { compareAfterLoad, primaryLsn, replayedPast, tunnelUp, waitHealthy } from "../harness/faults";
 
 /** What a gateway must have again after a reboot; fails naming what is missing. */
 async function gatewayPersisted(gw: string): Promise<string> {

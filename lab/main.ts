@@ -1,10 +1,10 @@
 // The lab run: index.ts under the mock runtime with the lab stack, every remote command executed for
-// real against the lab's hosts, then the scenarios asked for (lab/harness/scenarios), with a summary.
+// real against the lab's hosts, then the scenarios asked for (lab/scenarios), with a summary.
 // Runs on the machine inside the lab's netns (lab/run.sh starts it there).
 //   main.ts [SCENARIO...]            provision (pulumi up), then the scenarios (default: validation)
 //   main.ts --attach SCENARIO...     the scenarios only, against a lab already provisioned
-import { GATEWAYS } from "./faults";
-import { Lab, shell } from "./lab";
+import { GATEWAYS } from "./harness/faults";
+import { Lab, shell } from "./harness/lab";
 import { SCENARIOS } from "./scenarios";
 
 /**

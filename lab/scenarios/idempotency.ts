@@ -1,5 +1,5 @@
 // Running the whole program again on a provisioned lab changes nothing and fails nothing.
-import { Lab } from "../lab";
+import { Lab } from "../harness/lab";
 
 export async function idempotency(lab: Lab): Promise<void> {
     await lab.step("pulumi up again changes nothing", async () => {

@@ -7,13 +7,13 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { BenchResult, SMOKE, runBench } from "../../bench/bench";
-import { labHosts } from "../../bench/labHosts";
-import { writeReport } from "../../bench/report";
-import { LAB_DIR } from "../labCloud";
-import { Lab, shell } from "../lab";
+import { BenchResult, SMOKE, runBench } from "../bench/bench";
+import { labHosts } from "../bench/labHosts";
+import { writeReport } from "../bench/report";
+import { LAB_DIR } from "../harness/labCloud";
+import { Lab, shell } from "../harness/lab";
 
-const REPO = path.resolve(__dirname, "../../..");
+const REPO = path.resolve(__dirname, "../..");
 
 /** Checks the report's headings and SVGs and that every part produced a figure; returns a summary. */
 function checkReport(result: BenchResult, out: string, files: string[], need: [string, boolean][]): string {

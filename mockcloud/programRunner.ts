@@ -1,6 +1,6 @@
 // Runs the real index.ts in-process under Pulumi's mock runtime, and records every resource it
 // registers and every function it calls. Used by the unit tests (with cloudMocks) and by the lab
-// (which hands commands to real hosts).
+// (which hands commands to real hosts). Imports nothing from tests/ or lab/ (eslint.config.mjs).
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 
@@ -17,7 +17,10 @@ export interface RegisteredOptions {
     ignoreChanges: string[];
 }
 
-/** Options of every resource constructed so far, by resource name. */
+/**
+ * Options of every resource constructed in the current run, by resource name. Module-level because the
+ * Pulumi runtime it patches is one per process (so is a run); only runProgram clears it.
+ */
 const optionsByName = new Map<string, RegisteredOptions>();
 const originalRegisterResource = runtimeResource.registerResource;
 // Record the options on their way to the engine, then register as usual.
@@ -57,6 +60,7 @@ export interface Registration {
     options: RegisteredOptions;
 }
 
+/** One function (data source) call the program made, inputs with secrets unwrapped. */
 export interface Invocation {
     token: string;
     inputs: Record<string, any>;
@@ -68,8 +72,10 @@ export type ResourceBehaviour = (r: {
     name: string;
     inputs: Record<string, any>;
 }) => Promise<{ id: string; state: Record<string, any>; secretOutputs?: string[] }>;
+/** What a mock function call returns. */
 export type CallBehaviour = (c: Invocation) => Promise<Record<string, any>> | Record<string, any>;
 
+/** Everything one run of the program did and exported. */
 export interface ProgramRun {
     registrations: Registration[];
     invocations: Invocation[];

@@ -1,8 +1,8 @@
 // No trust on first use: every connection the program makes pins the host key it generated and placed
 // at boot, the jump host's too. A host presenting another key is refused with a clear error.
-import { ConnectionLike, runRemoteCommand } from "../../../scripts/ssh";
-import { Lab, shell } from "../lab";
-import { databaseConnection, gatewayConnection } from "../faults";
+import { ConnectionLike, runRemoteCommand } from "../../scripts/ssh";
+import { Lab, shell } from "../harness/lab";
+import { databaseConnection, gatewayConnection } from "../harness/faults";
 
 const KEY = "/etc/ssh/ssh_host_ed25519_key";
 

@@ -5,10 +5,10 @@
 // (restore_command, fetch-wal), then streams through the new slot. No pg_basebackup: the standby's server
 // is never restarted. The keep size is lowered to 32MB with ALTER SYSTEM for this scenario and RESET after
 // (LAB_SLOT_KEEP_MB overrides it, LAB_SLOT_FILL_MB the WAL written during the cut).
-import { labctl } from "../labCloud";
-import { Lab, peerOf, psql, shell, waitFor } from "../lab";
-import { LoadClient } from "../load";
-import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, tunnelUp, waitHealthy } from "../faults";
+import { labctl } from "../harness/labCloud";
+import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, tunnelUp, waitHealthy } from "../harness/faults";
 
 const KEEP_MB = Number(process.env.LAB_SLOT_KEEP_MB ?? 32);
 const FILL_MB = Number(process.env.LAB_SLOT_FILL_MB ?? 3 * KEEP_MB);

@@ -1,9 +1,9 @@
 // Database restarts under write load: the standby's and the primary's PostgreSQL restarted, then each
 // database host rebooted. Replication resumes from the slot by itself, and nothing committed is lost.
-import { labctl } from "../labCloud";
-import { Lab, peerOf, psql, shell, waitFor } from "../lab";
-import { LoadClient } from "../load";
-import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, waitHealthy } from "../faults";
+import { labctl } from "../harness/labCloud";
+import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { compareAfterLoad, databaseOf, primaryLsn, replayedPast, streaming, waitHealthy } from "../harness/faults";
 
 /** The primary's replication slots: name, active, wal_status. */
 const slots = async (lab: Lab) =>

@@ -2,10 +2,10 @@
 // product's lifetimes (no rekey in the window), once with short ones set through the program's own
 // knob (crosscloud:ipsecLifetimes), so that Child SAs and the IKE SA rekey several times. Replication
 // must not see an error; throughput and retransmits of both runs are printed side by side.
-import { Lab, peerOf, shell } from "../lab";
-import { LoadClient } from "../load";
-import { GATEWAYS, compareAfterLoad, databaseOf, sleep, streaming, waitHealthy } from "../faults";
-import { rekeyCount } from "../plutoLog";
+import { Lab, peerOf, shell } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { GATEWAYS, compareAfterLoad, databaseOf, sleep, streaming, waitHealthy } from "../harness/faults";
+import { rekeyCount } from "../harness/plutoLog";
 
 export const SHORT_LIFETIMES = { ike: "2m", sa: "1m" };
 

@@ -5,12 +5,12 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { LAB_DIR, labctl } from "../labCloud";
-import { Lab, peerOf, psql, shell, waitFor } from "../lab";
-import { LoadClient } from "../load";
+import { LAB_DIR, labctl } from "../harness/labCloud";
+import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
+import { LoadClient } from "../harness/load";
 import { switchoverTo } from "./switchover";
 
-const REPO = path.resolve(__dirname, "../../..");
+const REPO = path.resolve(__dirname, "../..");
 
 /** `npm run failover -- SITE --hosts FILE --key FILE`, as a user would run it (here inside the lab's netns). */
 function runFailover(site: string, hostsFile: string, keyFile: string): Promise<string> {

@@ -1,7 +1,7 @@
 // Replication runs over TLS with SCRAM-SHA-256; a connection without TLS, or from any other address,
 // is refused by the primary even with the right password.
-import { Lab, peerOf, psql, shell } from "../lab";
-import { databaseOf, waitHealthy } from "../faults";
+import { Lab, peerOf, psql, shell } from "../harness/lab";
+import { databaseOf, waitHealthy } from "../harness/faults";
 
 const PASSFILE = "/var/lib/postgresql/.pgpass";
 

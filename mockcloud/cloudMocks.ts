@@ -54,6 +54,7 @@ export function legacyAws(): ExistingAwsMock {
     };
 }
 
+/** The cloud the unit tests run against: documentation addresses and an AMI the lookup finds. */
 export const DEFAULT_CLOUD: CloudMockOptions = {
     awsPublicIp: "198.51.100.10",
     azurePublicIp: "203.0.113.10",
@@ -71,19 +72,47 @@ export function mockPassword(name: string, length: number): string {
     return Array.from({ length }, (_, i) => alphabet[bytes[i % bytes.length] % alphabet.length]).join("");
 }
 
+/** An ED25519 key pair in OpenSSH format; the public key as tls.PrivateKey's publicKeyOpenssh has it. */
+export interface KeyPair {
+    private: string;
+    /** Type and key, no comment, one line ending in a newline. */
+    public: string;
+}
+
+/** A new real ED25519 key pair, in the format tls.PrivateKey hands out. */
+export function mockKeyPair(name: string): KeyPair {
+    const generated = generateEd25519KeyPair(name);
+    return { private: generated.private, public: `${generated.public.split(" ").slice(0, 2).join(" ")}\n` };
+}
+
 /**
- * Real ED25519 keys in OpenSSH format, one per resource name for the life of the process, or of the
- * lab (which keeps them in a file, as the engine keeps them in the stack's state).
+ * The keys the program's tls.PrivateKey resources got, by resource name: one per name for the life of
+ * the store, as the engine keeps them in the stack's state. Whoever runs the program owns the store and
+ * hands it to cloudResources: the tests one for the test process (runs they compare share host keys),
+ * the lab one per lab (saved in a file between runs, so a later run pins the same host keys).
  */
-export const generatedKeys = new Map<string, { private: string; public: string }>();
-export function mockKeyPair(name: string): { private: string; public: string } {
-    let pair = generatedKeys.get(name);
-    if (!pair) {
-        const generated = generateEd25519KeyPair(name);
-        pair = { private: generated.private, public: `${generated.public.split(" ").slice(0, 2).join(" ")}\n` };
-        generatedKeys.set(name, pair);
+export class GeneratedKeys {
+    private readonly pairs: Map<string, KeyPair>;
+
+    /** `saved`: the keys of earlier runs (what toJSON returned). */
+    constructor(saved: Record<string, KeyPair> = {}) {
+        this.pairs = new Map(Object.entries(saved));
     }
-    return pair;
+
+    /** The key pair of resource `name`, made on first use. */
+    pairFor(name: string): KeyPair {
+        let pair = this.pairs.get(name);
+        if (!pair) {
+            pair = mockKeyPair(name);
+            this.pairs.set(name, pair);
+        }
+        return pair;
+    }
+
+    /** Every key made or loaded so far, by resource name (JSON.stringify calls this). */
+    toJSON(): Record<string, KeyPair> {
+        return Object.fromEntries(this.pairs);
+    }
 }
 
 function azureId(type: string, name: string): string {
@@ -92,7 +121,11 @@ function azureId(type: string, name: string): string {
     return `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mock/providers/Microsoft.${provider}/${kind}/${name}`;
 }
 
-export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): ResourceBehaviour {
+/**
+ * The cloud's answer to each resource the program creates. `keys`: the caller's store, where
+ * tls.PrivateKey resources get their keys (and find those of earlier runs).
+ */
+export function cloudResources(keys: GeneratedKeys, options: CloudMockOptions = DEFAULT_CLOUD): ResourceBehaviour {
     // An instance is in its subnet's zone, as EC2 places it.
     const subnetZones = new Map<string, string>();
     // eslint-disable-next-line @typescript-eslint/require-await -- the runner awaits whatever it gets
@@ -146,7 +179,7 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
             case "random:index/randomPassword:RandomPassword":
                 return { id: "none", state: { result: mockPassword(name, inputs.length) }, secretOutputs: ["result"] };
             case "tls:index/privateKey:PrivateKey": {
-                const pair = mockKeyPair(name);
+                const pair = keys.pairFor(name);
                 return {
                     id: digest(name, 40),
                     state: { privateKeyOpenssh: pair.private, publicKeyOpenssh: pair.public },
@@ -165,7 +198,7 @@ export function cloudResources(options: CloudMockOptions = DEFAULT_CLOUD): Resou
             case "command:remote:Command":
                 return { id: `${name}-${digest(name, 8)}`, state: { stdout: "", stderr: "" } };
             default:
-                throw new Error(`the mocks know no resource type ${type} (${name}): add it to tests/cloudMocks.ts`);
+                throw new Error(`the mocks know no resource type ${type} (${name}): add it to mockcloud/cloudMocks.ts`);
         }
     };
 }
@@ -214,6 +247,7 @@ function availabilityZones(inputs: Record<string, any>): Record<string, any> {
     return { names: zones.map((z) => z.zoneName), zoneIds: zones.map((z) => z.zoneId), id: "mock" };
 }
 
+/** The cloud's answer to each function (data source) the program calls. */
 export function cloudCalls(options: CloudMockOptions = DEFAULT_CLOUD): CallBehaviour {
     return ({ token, inputs }: Invocation) => {
         switch (token) {

@@ -4,10 +4,10 @@
 // into this process and searched for here: they never travel to a host on a command line.
 import * as fs from "fs";
 import * as path from "path";
-import { LAB_DIR } from "../labCloud";
-import { Lab, shell } from "../lab";
-import { LoadClient } from "../load";
-import { compareAfterLoad, sleep, waitHealthy } from "../faults";
+import { LAB_DIR } from "../harness/labCloud";
+import { Lab, shell } from "../harness/lab";
+import { LoadClient } from "../harness/load";
+import { compareAfterLoad, sleep, waitHealthy } from "../harness/faults";
 
 const HOSTS = ["aws-gateway", "azure-gateway", "aws-database", "azure-database"];
 /** Outputs the program marks secret: not scanned. */
