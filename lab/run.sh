@@ -11,13 +11,13 @@ cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "lab: run as root: it makes network namespaces and runs a user-mode Linux kernel" >&2; exit 1; }
 source lab/infra/common.sh
 mode=${1:-all}
-harness=(node -r ts-node/register/transpile-only lab/main.ts)
+labMain=(node -r ts-node/register/transpile-only lab/main.ts)
 case $mode in
   down) exec bash lab/infra/down.sh ;;
   shell) shift; [[ $# -ge 1 ]] || { echo "usage: npm run lab -- shell HOST [CMD]" >&2; exit 2; }; exec bash lab/infra/ctl.sh shell "$@" ;;
   run) shift; [[ $# -ge 1 ]] || { echo "usage: npm run lab -- run SCENARIO..." >&2; exit 2; }
-       uml_alive || die "the lab is not running: npm run lab -- up"
-       exec ip netns exec "$NETNS" "${harness[@]}" --attach "$@" ;;
+       lab_alive || die "the lab is not running: npm run lab -- up"
+       exec ip netns exec "$NETNS" "${labMain[@]}" --attach "$@" ;;
   all | up | test) ;;
   *) echo "usage: npm run lab -- [all|up|down|shell HOST|test|run SCENARIO...]" >&2; exit 2 ;;
 esac
@@ -31,7 +31,7 @@ scenarios=()
 if [[ $mode == test ]]; then
   mapfile -t scenarios < <(node -r ts-node/register/transpile-only -e 'const s = require("./lab/scenarios"); console.log(s.TEST_SCENARIOS.concat(process.env.LAB_LONG ? s.LONG_SCENARIOS : []).join("\n"))')
 fi
-ip netns exec "$NETNS" "${harness[@]}" "${scenarios[@]}"
+ip netns exec "$NETNS" "${labMain[@]}" "${scenarios[@]}"
 if [[ $mode == up ]]; then
   echo "lab: running. npm run lab -- shell aws-database   |   npm run lab -- run SCENARIO   |   npm run lab -- down"
 fi

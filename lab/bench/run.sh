@@ -10,7 +10,7 @@ if [[ " $* " == *" --stack-outputs "* || " $* " == *" --report-from "* ]]; then
 fi
 [[ $(id -u) -eq 0 ]] || { echo "bench: run as root (the lab needs it)" >&2; exit 1; }
 source lab/infra/common.sh
-if ! uml_alive || [[ ! -s .lab/outputs.json ]]; then
+if ! lab_alive || [[ ! -s .lab/outputs.json ]]; then
   bash lab/run.sh up
   trap 'bash lab/infra/down.sh' EXIT
 fi

@@ -1,5 +1,5 @@
-// The lab's write load: lab/load/client.sh on the AWS gateway (it reaches both database hosts,
-// directly and through the tunnel), one INSERT per connection, logging every commit the server
+// The lab's write load: lab/load/client.sh on a gateway (the AWS one unless a scenario needs the load to
+// outlive the AWS cloud; each reaches both database hosts, directly and through the tunnel), one INSERT per connection, logging every commit the server
 // confirmed. Scenarios start it, stop it, and compare what it counted with what a server holds.
 import * as fs from "fs";
 import * as path from "path";
@@ -13,11 +13,14 @@ export interface Commit {
 }
 
 export class LoadClient {
-    static readonly host = "aws-gateway";
     private installed = false;
     private firstId = 0;
 
-    constructor(private readonly lab: Lab) {}
+    /** `host`: the gateway the client runs on (in crosscloud:clientCidrs, so admitted by pg_hba). */
+    constructor(
+        private readonly lab: Lab,
+        readonly host = "aws-gateway",
+    ) {}
 
     private async install(): Promise<void> {
         if (this.installed) {
@@ -28,10 +31,10 @@ export class LoadClient {
             `${this.lab.primary}-database`,
             "CREATE TABLE IF NOT EXISTS load_check (id bigint PRIMARY KEY, at timestamptz DEFAULT now()); GRANT SELECT, INSERT ON load_check TO crosscloud_admin",
         );
-        await shell(LoadClient.host, "bash -c 'umask 077; cat > /run/load.env'", `PGPASSWORD=${password}\n`);
+        await shell(this.host, "bash -c 'umask 077; cat > /run/load.env'", `PGPASSWORD=${password}\n`);
         const script = fs.readFileSync(path.join(__dirname, "..", "load", "client.sh"), "utf8");
         await labctl(
-            ["shell", LoadClient.host, "bash -s"],
+            ["shell", this.host, "bash -s"],
             `cat > /usr/local/bin/lab-load-client <<'LOAD'\n${script}LOAD\nchmod 755 /usr/local/bin/lab-load-client\n`,
         );
         this.installed = true;
@@ -43,9 +46,9 @@ export class LoadClient {
         this.firstId = Number(BigInt(Date.now()) % 1_000_000n) * 1_000_000 + 1_000_000;
         const ips = this.lab.databaseIps;
         const primary = this.lab.primary;
-        await shell(LoadClient.host, "rm -f /run/load.stop /var/log/load.committed");
+        await shell(this.host, "rm -f /run/load.stop /var/log/load.committed");
         await shell(
-            LoadClient.host,
+            this.host,
             `setsid nohup lab-load-client ${ips[primary]} ${ips[primary === "aws" ? "azure" : "aws"]} ${this.firstId} >/dev/null 2>&1 < /dev/null &`,
         );
         await waitFor("the load client's first commits", 60, async () => (await this.commits()).length >= 5);
@@ -53,7 +56,7 @@ export class LoadClient {
 
     /** Every commit the client has counted so far. */
     async commits(): Promise<Commit[]> {
-        return (await shell(LoadClient.host, "cat /var/log/load.committed"))
+        return (await shell(this.host, "cat /var/log/load.committed"))
             .trim()
             .split("\n")
             .filter(Boolean)
@@ -62,11 +65,11 @@ export class LoadClient {
     }
 
     async stop(): Promise<Commit[]> {
-        await shell(LoadClient.host, "touch /run/load.stop");
+        await shell(this.host, "touch /run/load.stop");
         await waitFor(
             "the load client to stop",
             30,
-            async () => (await shell(LoadClient.host, "pgrep -f lab-load-clien[t] || true")).trim() === "",
+            async () => (await shell(this.host, "pgrep -f lab-load-clien[t] || true")).trim() === "",
         );
         return this.commits();
     }

@@ -2,7 +2,7 @@
 # Self-test of the crosscloud lab infrastructure (root). Brings the lab up,
 # builds the two sites and four hosts the program will ask for, checks SSH
 # (direct and via the gateway as jump host), user data, reboot persistence,
-# the data disks, then brings the lab down. Prints timings per step.
+# the data disks, a whole site's crash and return, then brings the lab down. Prints timings per step.
 # Usage: lab/infra/selftest.sh [--keep]   (--keep: leave the lab running)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -127,6 +127,18 @@ wait_ssh aws-db 180 -J "$JUMP_AWS" ubuntu@10.10.1.10
 check_host aws-db -J "$JUMP_AWS" ubuntu@10.10.1.10
 [[ $(S -J "$JUMP_AWS" ubuntu@10.10.1.10 'cat /data/probe') == ok ]] || fail "data disk not mounted from fstab after reboot"
 step "rebooted hosts back: same root disk, data disk remounted by fstab, user data not re-run"
+
+# a whole cloud's crash: its kernel ends at once; it comes back on the same disks, its hosts boot again
+"$C" site-crash aws >/dev/null
+if S -o ConnectTimeout=3 "$JUMP_AWS" true 2>/dev/null; then fail "aws-gateway answered after its cloud crashed"; fi
+"$C" site-start aws >/dev/null
+step "site-crash aws, site-start aws"
+wait_ssh aws-gateway 180 "$JUMP_AWS"
+check_host aws-gateway "$JUMP_AWS"
+[[ $(S "$JUMP_AWS" 'cat /var/tmp/persist') == persist ]] || fail "root disk not kept across the site's crash"
+wait_ssh aws-db 180 -J "$JUMP_AWS" ubuntu@10.10.1.10
+[[ $(S -J "$JUMP_AWS" ubuntu@10.10.1.10 'cat /data/probe') == ok ]] || fail "data disk not back after the site's crash"
+step "site back: routes and NAT rebuilt, same root and data disks, user data not re-run"
 
 "$C" hosts
 if [[ $keep -eq 1 ]]; then step "done (lab kept running)"; echo "SELFTEST PASSED"; exit 0; fi

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Start the crosscloud lab: one UML kernel (the "cloud") reachable from the
-# machine through netns crosscloud-lab (tap0 192.0.2.1/30 <-> UML eth0 192.0.2.2/30).
-# Usage (root): lab/infra/up.sh          env: LAB_UML_MEM (default 4G), LAB_UP_TIMEOUT (default 90 s)
-# Prints "lab up" once the control sshd in UML answers; exits non-zero with the
-# tail of .lab/uml-console.log if it does not within the timeout.
+# Start the crosscloud lab: one UML kernel per cloud (aws, azure), both attached to the "internet",
+# netns crosscloud-lab on the machine, by a control TAP and a WAN TAP each (addresses in common.sh).
+# Usage (root): lab/infra/up.sh    env: LAB_UML_MEM (default 3G a kernel), LAB_UP_TIMEOUT (default 90 s),
+# LAB_DISK_SIZE (data disks, default 4G, sparse). Prints "lab up" once both kernels' control sshd answer;
+# exits non-zero with the tail of that kernel's console log if one does not within the timeout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need_root
@@ -15,7 +15,7 @@ bash "$REPO/lab/install-packages.sh"
 # UML process group recorded in .lab/uml.pid, then deletes our netns).
 bash "$INFRA_DIR/down.sh" --quiet
 
-mkdir -p "$LAB"/{ctl,uml,disks,specs,captures,logs}
+mkdir -p "$LAB"/{ctl,ctl/hosts,uml,disks,specs,captures,logs}
 # .lab must be ignored by git even if the repo has no .gitignore entry yet.
 [[ -e $LAB/.gitignore ]] || echo '*' > "$LAB/.gitignore"
 
@@ -24,10 +24,9 @@ rm -f "$CTL_KEY" "$CTL_KEY.pub" "$LAB/ctl/host_key" "$LAB/ctl/host_key.pub"
 ssh-keygen -q -t ed25519 -N '' -C crosscloud-lab-control -f "$CTL_KEY"
 ssh-keygen -q -t ed25519 -N '' -C crosscloud-uml-host -f "$LAB/ctl/host_key"
 cp "$CTL_KEY.pub" "$LAB/ctl/authorized_keys"
-echo "$UML_IP $(cut -d' ' -f1,2 "$LAB/ctl/host_key.pub")" > "$CTL_KNOWN_HOSTS"
+echo "$(uml_ctl_ip aws),$(uml_ctl_ip azure) $(cut -d' ' -f1,2 "$LAB/ctl/host_key.pub")" > "$CTL_KNOWN_HOSTS"
 cat > "$LAB/ctl/sshd_config" <<CFG
-# control sshd of the crosscloud lab (UML root namespace only)
-ListenAddress $UML_IP
+# control sshd of the crosscloud lab (each UML's root namespace: its control TAP only)
 Port 22
 HostKey $LAB/ctl/host_key
 PidFile /run/lab/ctl-sshd.pid
@@ -48,46 +47,39 @@ SetEnv HOME=/run/lab/home
 Subsystem sftp internal-sftp
 CFG
 
-# Data disks: sparse files given to UML as ubd1..ubd4 (/dev/ubdb..ubde inside);
-# labctl hands them to hosts whose spec says "dataDisk": true.
-ubd_args=()
-for i in 1 2 3 4; do
-  f=$LAB/disks/disk$i.img
-  rm -f "$f"; truncate -s "${LAB_DISK_SIZE:-4G}" "$f"
-  ubd_args+=("ubd$i=$f")
+# Each kernel's disks (sparse files, kept across a site crash, removed by down.sh): ubd0 its state disk
+# (labctl's records and every host's root disk, ext4 made here), ubd1/ubd2 data disks labctl hands to
+# hosts whose spec says "dataDisk": true (/dev/ubdb, /dev/ubdc inside).
+for site in "${SITES[@]}"; do
+  rm -f "$LAB/disks/$site-"*.img
+  truncate -s 8G "$LAB/disks/$site-state.img"
+  mkfs.ext4 -q -F -L "lab-$site" -E lazy_itable_init=1,lazy_journal_init=1 "$LAB/disks/$site-state.img"
+  for i in 1 2; do truncate -s "${LAB_DISK_SIZE:-4G}" "$LAB/disks/$site-data$i.img"; done
 done
 
-# The machine-side namespace. Nothing but lo and tap0 is in it, so lab
-# traffic cannot leave toward any real network.
+# The internet: nothing but lo and the four TAPs is in it, so lab traffic cannot leave toward any real
+# network. It routes each site's public range to that site's router (the WAN cut and captures happen here).
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
-ip -n "$NETNS" tuntap add dev tap0 mode tap
-ip -n "$NETNS" addr add 192.0.2.1/30 dev tap0
-ip -n "$NETNS" link set tap0 up
-for pub in 198.51.100.0/24 203.0.113.0/24; do ip -n "$NETNS" route add "$pub" via "$UML_IP"; done
-
-# Start UML in its own session/process group (so down.sh can end exactly it).
-: > "$LAB/uml-console.log"
-UML_BIN=$(uml_binary)
-setsid ip netns exec "$NETNS" "$UML_BIN" \
-  mem="$UML_MEM" root=/dev/root rootfstype=hostfs rootflags=/ ro \
-  init="$INFRA_DIR/uml/init.sh" con=null con0=null,fd:1 ssl=null \
-  umid="$UMID" uml_dir="$LAB/uml" eth0=tuntap,tap0 "${ubd_args[@]}" \
-  </dev/null >>"$LAB/uml-console.log" 2>&1 &
-echo $! > "$UML_PIDFILE"
-
-# Wait (bounded) until the control sshd runs a command.
-deadline=$(( $(date +%s) + ${LAB_UP_TIMEOUT:-90} ))
-until bash "$INFRA_DIR/ctl.sh" ping >/dev/null 2>&1; do
-  if ! uml_alive; then
-    tail -n 40 "$LAB/uml-console.log" >&2
-    die "UML exited during boot (see $LAB/uml-console.log)"
-  fi
-  if (( $(date +%s) > deadline )); then
-    tail -n 40 "$LAB/uml-console.log" >&2
-    die "control sshd at $UML_IP did not answer within ${LAB_UP_TIMEOUT:-90}s (see $LAB/uml-console.log)"
-  fi
-  sleep 0.5
+ip netns exec "$NETNS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+for site in "${SITES[@]}"; do
+  for tap in "ctl-$site" "wan-$site"; do
+    ip -n "$NETNS" tuntap add dev "$tap" mode tap
+    ip netns exec "$NETNS" sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
+  done
+  ip -n "$NETNS" addr add "$(machine_ctl_ip "$site")/30" dev "ctl-$site"
+  ip -n "$NETNS" addr add "$(machine_wan_ip "$site")/30" dev "wan-$site"
+  ip -n "$NETNS" link set "ctl-$site" up
+  ip -n "$NETNS" link set "wan-$site" up
+  # the operator (the harness) speaks from one address, 192.0.2.1 (lab/stack.json's crosscloud:adminCidrs)
+  ip -n "$NETNS" route add "$(public_range "$site")" via "$(router_wan_ip "$site")" dev "wan-$site" src "$(machine_ctl_ip aws)"
 done
-printf 'lab up in %.1fs (UML pid %s, netns %s, control %s)\n' \
-  "$(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo 0)" "$(cat "$UML_PIDFILE")" "$NETNS" "$UML_IP"
+
+# Both kernels boot at once, each in its own session/process group (so a site crash or down.sh ends exactly it).
+for site in "${SITES[@]}"; do
+  : > "$LAB/uml-$site-console.log"
+  start_uml "$site"
+done
+for site in "${SITES[@]}"; do wait_uml "$site"; done
+printf 'lab up in %.1fs (UML pids aws %s, azure %s; netns %s)\n' \
+  "$(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo 0)" "$(cat "$(uml_pidfile aws)")" "$(cat "$(uml_pidfile azure)")" "$NETNS"

@@ -1,5 +1,6 @@
-// Unplanned failover: the primary's host loses power under write load, `npm run failover` promotes the
-// standby without it and reports the RPO, the old primary comes back read-only (boot fence), and the
+// Unplanned failovers: the primary's host loses power (failover), or its whole cloud disappears at once,
+// gateway and router with it (siteCrash), under write load; `npm run failover` promotes the standby
+// without it and reports the RPO; the old primary comes back on its disks read-only (boot fence), and the
 // next `pulumi up` with `primary` set to the survivor rejoins it as a standby. Then a planned
 // switchover takes the primary home, so later scenarios find the lab as provisioning left it.
 import { execFile } from "child_process";
@@ -24,17 +25,63 @@ function runFailover(site: string, hostsFile: string, keyFile: string): Promise<
     );
 }
 
+/** What is lost, and how it comes back. */
+interface Outage {
+    /** "aws-database loses power", for the step names. */
+    what: string;
+    /** The gateway the load client runs on: one the outage spares. */
+    loadHost: string;
+    /** Returns once every process of what is lost is gone. */
+    lose(): Promise<void>;
+    /** Powers it on again; returns once the old primary's host is booting. */
+    restore(): Promise<string>;
+}
+
+/** The primary's database host loses power; its gateway and the rest of its cloud stay. */
 export async function unplannedFailover(lab: Lab): Promise<void> {
     const lost = lab.primary;
+    await failoverThrough(lab, {
+        what: `${lost}-database loses power`,
+        loadHost: "aws-gateway",
+        lose: async () => {
+            await labctl(["host-crash", `${lost}-database`]);
+        },
+        restore: () => labctl(["host-start", `${lost}-database`]),
+    });
+}
+
+/**
+ * The primary's whole cloud disappears at once (its kernel ends: gateway, database host and router with
+ * it). Its disks stay, as a VM's OS and data disks survive a power loss; when the site comes back its
+ * network is rebuilt from the cloud's records and its hosts boot on their disks.
+ */
+export async function siteCrash(lab: Lab): Promise<void> {
+    const lost = lab.primary;
+    await failoverThrough(lab, {
+        what: `the ${lost} cloud disappears`,
+        loadHost: `${peerOf(lost)}-gateway`,
+        lose: async () => {
+            await labctl(["site-crash", lost]);
+        },
+        restore: async () => {
+            const restored = (await labctl(["site-start", lost])).trim().split("\n").pop() ?? "";
+            await labctl(["host-wait", `${lost}-gateway`, "240"]);
+            return restored;
+        },
+    });
+}
+
+async function failoverThrough(lab: Lab, outage: Outage): Promise<void> {
+    const lost = lab.primary;
     const survivor = peerOf(lost);
-    const load = new LoadClient(lab);
+    const load = new LoadClient(lab, outage.loadHost);
     let lastReplayedCommit = 0;
     let crashedAt = 0;
 
-    await lab.step(`unplanned failover: ${lost}-database loses power under load, npm run failover promotes ${survivor}`, async () => {
+    await lab.step(`unplanned failover: ${outage.what} under load, npm run failover promotes ${survivor}`, async () => {
         await load.start();
-        await labctl(["host-crash", `${lost}-database`]);
-        crashedAt = Date.now() / 1000; // every process of the host is gone by now
+        await outage.lose();
+        crashedAt = Date.now() / 1000; // every process of what was lost is gone by now
         const hostsFile = path.join(LAB_DIR, "failover-hosts.json");
         fs.writeFileSync(hostsFile, JSON.stringify(lab.outputs.databaseHosts, null, 2));
         const report = await runFailover(survivor, hostsFile, path.join(LAB_DIR, "admin_key"));
@@ -73,7 +120,7 @@ export async function unplannedFailover(lab: Lab): Promise<void> {
     });
 
     await lab.step(`the old primary ${lost}-database powers on read-only (boot fence)`, async () => {
-        await labctl(["host-start", `${lost}-database`]);
+        const restored = await outage.restore();
         const seconds = await waitFor(`PostgreSQL on ${lost}-database after its power-on`, 240, async () => {
             await psql(`${lost}-database`, "SELECT 1");
             return true;
@@ -89,7 +136,7 @@ export async function unplannedFailover(lab: Lab): Promise<void> {
             );
         }
         const fenceLog = await shell(`${lost}-database`, "journalctl -b -o cat | grep -m1 'crosscloud boot-fence' || true");
-        return `up ${seconds.toFixed(0)} s after power-on, read-only (INSERT refused: cannot execute INSERT in a read-only transaction); ${fenceLog.trim()}`;
+        return `${restored.trim()}; up ${seconds.toFixed(0)} s after power-on, read-only (INSERT refused: cannot execute INSERT in a read-only transaction); ${fenceLog.trim()}`;
     });
 
     await lab.step(`pulumi up with primary=${survivor} rejoins ${lost} as a standby; no commit lost since the failover`, async () => {

@@ -4,7 +4,7 @@ import { Lab } from "../harness/lab";
 import { adminKeyRotation } from "./adminKeyRotation";
 import { benchDeployedSmoke, benchSmoke } from "./benchSmoke";
 import { databaseRestart } from "./databaseRestart";
-import { unplannedFailover } from "./failover";
+import { siteCrash, unplannedFailover } from "./failover";
 import { firstBoot } from "./firstBoot";
 import { gatewayRestart } from "./gatewayRestart";
 import { hostKeyPinning } from "./hostKeyPinning";
@@ -27,6 +27,8 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     idempotency,
     switchover: switchoverRoundTrip,
     failover: unplannedFailover,
+    // The two-kernel lab (issue 15): a whole cloud's outage.
+    siteCrash,
     // Faults, bad input and security (issue 5).
     wanCapture,
     replicationSecurity,
@@ -51,6 +53,7 @@ export const TEST_SCENARIOS = [
     "idempotency",
     "switchover",
     "failover",
+    "siteCrash",
     "wanCapture",
     "replicationSecurity",
     "hostKeyPinning",

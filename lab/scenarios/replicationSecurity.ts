@@ -81,7 +81,7 @@ export async function replicationSecurity(lab: Lab): Promise<void> {
         const results: string[] = [];
         // The replication password travels on stdin into a passfile; never on a command line.
         const pgpass = await shell(standby, `cat ${PASSFILE}`);
-        // aws-gateway sits in the lab's application network (crosscloud:clientCidrs 10.10.0.0/24).
+        // Both gateways sit in the lab's application networks (crosscloud:clientCidrs 10.10.0.0/24, 10.20.0.0/24).
         for (const host of ["azure-gateway", "aws-gateway"]) {
             await shell(
                 host,

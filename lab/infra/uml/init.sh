@@ -1,9 +1,9 @@
 #!/bin/bash
-# PID 1 inside the crosscloud UML kernel. The root is the machine's own "/"
-# over hostfs, read-only; everything writable lives on tmpfs or on the
-# hostfs-mounted $REPO/.lab folder. Prepares the kernel (modules, cgroup2),
-# eth0 toward the machine's crosscloud-lab netns, the "internet" namespace,
-# and the control sshd, then waits until labctl asks for a halt.
+# PID 1 inside one cloud's UML kernel (lab_site=aws|azure on the kernel command line). The root is the
+# machine's own "/" over hostfs, read-only; writable: tmpfs, the hostfs-mounted $REPO/.lab folder, and
+# the site's state disk (/dev/ubda: labctl's records and the hosts' root disks, kept across a crash).
+# Prepares the kernel (modules, cgroup2), eth0 (the control TAP) and the control sshd, then waits until
+# labctl asks for a halt. eth1 (the WAN TAP) becomes the site router's `wan` at labctl site-add.
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C.UTF-8
@@ -14,6 +14,15 @@ log() { echo "lab-init: $*"; }
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# lab_site= and lab_ctl_ip= (set by start_uml in lab/infra/common.sh)
+SITE='' CTL_IP=''
+read -r -a cmdline < /proc/cmdline
+for arg in "${cmdline[@]}"; do
+  case $arg in
+    lab_site=*) SITE=${arg#*=} ;;
+    lab_ctl_ip=*) CTL_IP=${arg#*=} ;;
+  esac
+done
 # the kernel auto-mounts devtmpfs on /dev (CONFIG_DEVTMPFS_MOUNT); mount it only if not
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
@@ -28,6 +37,11 @@ mkdir -p /run/netns /run/lab /run/lab/home /run/sshd /run/lock
 mount -t cgroup2 none /sys/fs/cgroup
 # writable lab folder (specs, captures, logs)
 mount -t hostfs none "$LAB" -o "$LAB"
+echo "$SITE" > /run/lab/site
+# The site's state disk: a crash leaves it as a power loss would (ext4's journal replays at mount).
+mkdir -p /run/lab/disk
+fsck.ext4 -p /dev/ubda || log "fsck.ext4 /dev/ubda exited $?"
+mount -t ext4 /dev/ubda /run/lab/disk || log "cannot mount the state disk /dev/ubda"
 
 # Modules: Debian ships them under /usr/lib/uml/modules/<version>.
 KVER=$(uname -r)
@@ -53,26 +67,17 @@ printf '#!/bin/sh\nexec /sbin/modprobe -d /run/lab/modroot "$@"\n' > /run/lab/mo
 chmod 755 /run/lab/modprobe
 echo /run/lab/modprobe > /proc/sys/kernel/modprobe
 
-hostname crosscloud-uml
+hostname "crosscloud-$SITE"
 ip link set lo up
-ip addr add 192.0.2.2/30 dev eth0
+ip addr add "$CTL_IP/30" dev eth0
 ip link set eth0 up
-sysctl -qw net.ipv4.ip_forward=1
+# no default route: the root namespace talks to the machine's control TAP only ($MACHINE_IP, on link);
+# the WAN is eth1, moved into the site router's namespace by labctl site-add
+sysctl -qw net.ipv4.ip_forward=0
 sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 
-# The WAN ("internet") namespace. UML root <-> internet: 192.0.2.4/30.
-ip netns add internet
-ip -n internet link set lo up
-ip link add inet0 type veth peer name uplink netns internet
-ip addr add 192.0.2.5/30 dev inet0; ip link set inet0 up
-ip -n internet addr add 192.0.2.6/30 dev uplink; ip -n internet link set uplink up
-ip netns exec internet sysctl -qw net.ipv4.ip_forward=1
-ip netns exec internet sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-ip -n internet route add 192.0.2.0/30 via 192.0.2.5
-for pub in 198.51.100.0/24 203.0.113.0/24; do ip route add "$pub" via 192.0.2.6; done
-
 # Control sshd (config, host key and authorized key were written by up.sh)
-/usr/sbin/sshd -f "$LAB/ctl/sshd_config" -E "$LAB/ctl/sshd.log" || log "control sshd failed to start"
+/usr/sbin/sshd -f "$LAB/ctl/sshd_config" -E "$LAB/ctl/sshd-$SITE.log" || log "control sshd failed to start"
 log "ready"
 echo ready > /run/lab/uml-ready
 
