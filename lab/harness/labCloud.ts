@@ -46,7 +46,7 @@ export function labctl(args: string[], input?: string): Promise<string> {
 
 interface PendingHost {
     name: string;
-    build: () => { privateIp: string; publicIp?: string; [key: string]: unknown };
+    build: () => { site: string; privateIp: string; publicIp?: string; [key: string]: unknown };
     booted?: Promise<void>;
 }
 
@@ -226,31 +226,35 @@ export class LabCloud {
     }
 
     /**
-     * Queues a boot. The lab's hosts share one CPU, where parallel boots take several times longer
-     * each: boots run one at a time, hosts with a public address (gateways, needed first) before
-     * the others. A failure surfaces when a command needs the host.
+     * Queues a boot. A cloud's hosts share its kernel's one CPU, where parallel boots take several times
+     * longer each: each cloud boots one host at a time (the two clouds side by side), hosts with a public
+     * address (gateways, needed first) before the others. A failure surfaces when a command needs the host.
      */
     private bootInBackground(address: string): void {
-        this.queued.push(address);
-        this.pumpBoots();
+        const site = this.hostAt(address).build().site;
+        const queue = this.queued.get(site) ?? [];
+        queue.push(address);
+        this.queued.set(site, queue);
+        this.pumpBoots(site);
     }
 
-    private readonly queued: string[] = [];
-    private booting = false;
+    private readonly queued = new Map<string, string[]>();
+    private readonly booting = new Set<string>();
 
-    private pumpBoots(): void {
-        if (this.booting || this.queued.length === 0) {
+    private pumpBoots(site: string): void {
+        const queue = this.queued.get(site) ?? [];
+        if (this.booting.has(site) || queue.length === 0) {
             return;
         }
         const isPublic = (a: string) => Object.values(LAB_PUBLIC_IPS).includes(a) || this.publicAddressOf(a) !== undefined;
-        this.queued.sort((a, b) => Number(isPublic(b)) - Number(isPublic(a)));
-        const next = this.queued.shift()!;
-        this.booting = true;
+        queue.sort((a, b) => Number(isPublic(b)) - Number(isPublic(a)));
+        const next = queue.shift()!;
+        this.booting.add(site);
         this.ensureBooted(next)
             .catch(() => undefined)
             .finally(() => {
-                this.booting = false;
-                this.pumpBoots();
+                this.booting.delete(site);
+                this.pumpBoots(site);
             });
     }
 
@@ -260,8 +264,8 @@ export class LabCloud {
         return host ? host.build().publicIp : undefined;
     }
 
-    /** Powers the host at `address` on, once. */
-    private ensureBooted(address: string): Promise<void> {
+    /** The host at `address` (private, public, or an Elastic IP's). */
+    private hostAt(address: string): PendingHost {
         // An Elastic IP leads to the instance it is associated with.
         const eip = this.find("aws:ec2/eip:Eip", () => true);
         const viaEip = eip?.state.publicIp === address ? this.get(eip.inputs.instance).inputs.privateIp : undefined;
@@ -269,6 +273,12 @@ export class LabCloud {
         if (!host) {
             throw new Error(`no lab host has the address ${address}`);
         }
+        return host;
+    }
+
+    /** Powers the host at `address` on, once. */
+    private ensureBooted(address: string): Promise<void> {
+        const host = this.hostAt(address);
         host.booted ??= (async () => {
             // A host from an earlier run of the program is the same VM: it stays as it is.
             if ((await labctl(["hosts"])).split("\n").some((line) => line.split(/\s+/)[0] === host.name)) {
