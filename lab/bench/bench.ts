@@ -9,6 +9,7 @@ import { peerOf, waitFor } from "../harness/lab";
 import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHost, BenchHosts, Step } from "./hosts";
 import { Spread, percentile, spread } from "../harness/stats";
+import { BehindSample, LsnSample, findCatchUp, requireCatchUp } from "./catchUp";
 
 export const CIPHERS = Object.keys(IPSEC_CIPHERS) as IpsecCipher[];
 export const SYNC_LEVELS = ["remote_write", "on", "remote_apply"] as const;
@@ -109,8 +110,20 @@ export interface BenchResult {
     pgbench: PgbenchFigure[];
     lag: LagFigure[];
     plainLagError?: string;
-    /** catchUpSeconds: polled through the control channel; the series (10 Hz on the standby) is finer. */
-    cut: { seconds: number; restoredAt?: number; catchUpSeconds: number; series: { t: number; lagSeconds: number }[] };
+    /**
+     * The link cut, t in seconds since the cut call returned: catch-up from the link's return until the
+     * standby was back under 1 s behind (catchUp.ts), the WAL it replayed meanwhile, bytes behind at
+     * each 10 Hz standby sample. Results before 2026-12 have no walReplayedBytes, and their series
+     * held the replay delay (lagSeconds) instead of bytesBehind.
+     */
+    cut: {
+        seconds: number;
+        restoredAt?: number;
+        catchUpSeconds: number;
+        walReplayedBytes?: number;
+        bytesBehindAtRestore?: number;
+        series: BehindSample[];
+    };
     upSeconds: Record<string, number>;
     notes: string[];
 }
@@ -152,7 +165,7 @@ function parseIperf(json: string, udp: boolean): IperfRun {
 }
 
 /** What a run's phases share: the hosts, the options, the result they fill in, and how they save and step. */
-interface BenchRun {
+export interface BenchRun {
     hosts: BenchHosts;
     opts: BenchOptions;
     result: BenchResult;
@@ -248,7 +261,7 @@ async function networkBench(run: BenchRun): Promise<void> {
     }
 }
 
-/** The plain WAN link between the gateways' public addresses (where a rule can open it) and the plain veth pair. */
+/** The plain WAN link between the gateways' public addresses (where a rule can open it) and, deployed, the plain veth pair. */
 async function plainBaselines(run: BenchRun): Promise<void> {
     const { hosts, result, step } = run;
     const { rule, skipped } = hosts.plainBaseline;
@@ -265,10 +278,12 @@ async function plainBaselines(run: BenchRun): Promise<void> {
     } else {
         result.skipped!.push(`plain WAN link iperf3 baseline: ${skipped ?? "not available"}`);
     }
-    await step(`bench: plain veth pair, no ESP (${hosts.ceilingWhere})`, async () => {
-        await measureCeiling(run, "plain");
-        return "done";
-    });
+    if (hosts.ceilingWithoutEsp) {
+        await step(`bench: plain veth pair, no ESP (${hosts.ceilingWhere})`, async () => {
+            await measureCeiling(run, "plain");
+            return "done";
+        });
+    }
 }
 
 /**
@@ -359,15 +374,16 @@ async function measurePath(run: BenchRun, pathName: string, cipher: string, targ
  * The static-key ceiling. With `esn` (the default): ESN and a 128-packet replay window, as
  * Libreswan's SAs have; without: the same SA minus both, 1 stream only, to show what they cost.
  */
-async function measureCeiling(run: BenchRun, cipher: string, esn = true): Promise<void> {
+export async function measureCeiling(run: BenchRun, cipher: string, esn = true): Promise<void> {
     const { hosts, opts, result } = run;
     const ceiling = (...args: string[]) => hosts.espCeiling(args);
-    const said = (await ceiling("setup", cipher, ...(esn ? ["esn"] : []))).trim();
-    if (esn) {
-        result.ceilingCipher[cipher] = said;
-        result.ceilingEsn = true;
-    }
+    // Setup inside the try: a setup failing half way (one side's SAs in) is torn down too.
     try {
+        const said = (await ceiling("setup", cipher, ...(esn ? ["esn"] : []))).trim();
+        if (esn) {
+            result.ceilingCipher[cipher] = said;
+            result.ceilingEsn = true;
+        }
         for (const streams of esn ? [1, 4] : [1]) {
             const runs: IperfRun[] = [];
             for (let i = 0; i < opts.reps; i++) {
@@ -569,7 +585,7 @@ async function postgresBench(hosts: BenchHosts, opts: BenchOptions, result: Benc
     await step(`bench: catch-up after a ${opts.cutSeconds} s WAN cut under the default load`, async () => {
         result.cut = await linkCut(hosts, primaryHost, standbyHost, opts);
         save();
-        return `caught up ${result.cut.catchUpSeconds.toFixed(1)} s after the link came back`;
+        return `back under 1 s behind ${result.cut.catchUpSeconds.toFixed(1)} s after the link came back, ${((result.cut.walReplayedBytes ?? NaN) / 1e6).toFixed(1)} MB of WAL replayed meanwhile`;
     });
 
     const reconfigure = hosts.reconfigure;
@@ -642,8 +658,9 @@ async function startSampler(hosts: BenchHosts, host: BenchHost, name: string, sq
 async function stopSampler(hosts: BenchHosts, host: BenchHost, name: string): Promise<void> {
     await hosts.shell(host, stopSamplerScript(name));
 }
-async function readSamples(hosts: BenchHosts, host: BenchHost, name: string): Promise<number[][]> {
-    const out = await hosts.shell(host, `cat /run/bench-${name}.csv`);
+/** The sampler's rows as numbers; `tail`: only the last that many lines. */
+async function readSamples(hosts: BenchHosts, host: BenchHost, name: string, tail?: number): Promise<number[][]> {
+    const out = await hosts.shell(host, `${tail ? `tail -n ${tail}` : "cat"} /run/bench-${name}.csv`);
     return out
         .split("\n")
         .map((l) => l.trim().split(" ").map(Number))
@@ -739,58 +756,81 @@ iptables -t nat -I POSTROUTING -p tcp -d ${primaryIp} --dport 5432 ! -s ${siteCi
     }
 }
 
-/** Cuts the WAN under the default load, samples the standby's replay delay at 10 Hz, times the catch-up. */
+/** How long after the link's return the standby must be back under 1 s behind, and the chart's tail after it. */
+export const CATCH_UP = { boundSeconds: 300, tailSeconds: 5 };
+
+/**
+ * Cuts the WAN under the default load and measures the catch-up: the primary's WAL position and the
+ * standby's replay position sampled at 10 Hz on each (the standby cannot ask the primary during the
+ * cut), joined by time (catchUp.ts); run until the standby is back under 1 s behind, at most
+ * CATCH_UP.boundSeconds after the link's return.
+ */
 async function linkCut(hosts: BenchHosts, primaryHost: BenchHost, standbyHost: BenchHost, opts: BenchOptions): Promise<BenchResult["cut"]> {
-    const psql = (host: BenchHost, sql: string) => psqlOn(hosts, host, sql);
     const pg = PGBENCH;
     const before = 5;
-    const total = before + opts.cutSeconds + 60;
-    // On the standby: how far its replay is behind now (WAL from a busy primary makes this the lag).
+    // Samplers and load outlast everything (a slow restore call included) and are stopped once caught
+    // up: the load must not end or pause inside the window, or "behind" would stop growing for that.
+    const window = before + opts.cutSeconds + 120 + CATCH_UP.boundSeconds + CATCH_UP.tailSeconds;
+    await startSampler(
+        hosts,
+        primaryHost,
+        "cut-primary",
+        "SELECT extract(epoch from clock_timestamp()), pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')",
+        window,
+    );
     await startSampler(
         hosts,
         standbyHost,
-        "cut",
-        "SELECT extract(epoch from clock_timestamp()), coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()), 0)",
-        total,
+        "cut-standby",
+        "SELECT extract(epoch from clock_timestamp()), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')",
+        window,
     );
     await hosts.shell(
         primaryHost,
-        `(setsid runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${total} bench >/run/bench-cut-load.log 2>&1 & echo $! > /run/bench-cut-load.pid)`,
+        `(setsid runuser -u postgres -- pgbench -n -c ${pg.clients} -j ${pg.threads} -R ${pg.defaultLoadTps} -T ${window} bench >/run/bench-cut-load.log 2>&1 & echo $! > /run/bench-cut-load.pid)`,
     );
-    const t0 = Date.now() / 1000;
-    await new Promise((r) => setTimeout(r, before * 1000));
-    await hosts.cutWan(true);
-    const cutAt = Date.now() / 1000;
+    const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
+    let cutAt = NaN;
+    let restoredAt = NaN;
+    // Both series on one axis: seconds since the cut call returned (host clocks: see catchUp.ts).
+    const read = async (tail?: number) => {
+        const lsns = async (host: BenchHost, name: string) =>
+            (await readSamples(hosts, host, name, tail)).map(([t, lsn]): LsnSample => ({ t: t - cutAt, lsn }));
+        return { primary: await lsns(primaryHost, "cut-primary"), standby: await lsns(standbyHost, "cut-standby") };
+    };
     try {
-        hosts.log(`  WAN cut for ${opts.cutSeconds} s`);
-        await new Promise((r) => setTimeout(r, opts.cutSeconds * 1000));
-    } finally {
-        await hosts.cutWan(false);
-    }
-    const restoredAt = Date.now() / 1000;
-    let catchUp = NaN;
-    try {
-        const target = (await psql(primaryHost, "SELECT pg_current_wal_lsn()")).trim();
-        await waitFor(
-            "the standby to replay what was written during the cut",
-            120,
-            async () =>
-                (await psql(primaryHost, `SELECT coalesce(bool_and(replay_lsn >= '${target}'), false) FROM pg_stat_replication`)).trim() ===
-                "t",
-            200,
-        );
-        catchUp = Date.now() / 1000 - restoredAt;
+        await sleep(before);
+        await hosts.cutWan(true);
+        cutAt = Date.now() / 1000;
+        try {
+            hosts.log(`  WAN cut for ${opts.cutSeconds} s`);
+            await sleep(opts.cutSeconds);
+        } finally {
+            await hosts.cutWan(false);
+        }
+        restoredAt = Date.now() / 1000;
+        // Polls the series' last seconds until the standby is back under 1 s behind (or the bound ends).
+        while (Date.now() / 1000 < restoredAt + CATCH_UP.boundSeconds) {
+            const recent = await read(40);
+            if (findCatchUp(recent.primary, recent.standby, restoredAt - cutAt)) {
+                break;
+            }
+            await sleep(1);
+        }
+        await sleep(CATCH_UP.tailSeconds);
     } finally {
         await hosts.shell(primaryHost, "kill $(cat /run/bench-cut-load.pid) 2>/dev/null; rm -f /run/bench-cut-load.pid; true");
+        await stopSampler(hosts, primaryHost, "cut-primary");
+        await stopSampler(hosts, standbyHost, "cut-standby");
     }
-    await new Promise((r) => setTimeout(r, 2000));
-    const samples = await readSamples(hosts, standbyHost, "cut");
-    await stopSampler(hosts, standbyHost, "cut");
-    void t0;
+    const { primary, standby } = await read();
+    const c = requireCatchUp(primary, standby, restoredAt - cutAt, CATCH_UP.boundSeconds);
     return {
         seconds: opts.cutSeconds,
         restoredAt: restoredAt - cutAt,
-        catchUpSeconds: catchUp,
-        series: samples.map(([t, lag]) => ({ t: t - cutAt, lagSeconds: lag })),
+        catchUpSeconds: c.catchUpSeconds,
+        walReplayedBytes: c.walReplayedBytes,
+        bytesBehindAtRestore: c.bytesBehindAtRestore,
+        series: c.series,
     };
 }

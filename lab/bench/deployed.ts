@@ -277,6 +277,7 @@ export function deployedHosts(plan: DeployedPlan, opts: DeployedOptions): BenchH
         espCeiling: (args) =>
             shell("aws-gateway", `set -- ${args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ")}\n${opts.ceilingScript}`),
         ceilingWhere: "two namespaces on a veth inside the AWS gateway (one VM's CPU encrypts and decrypts)",
+        ceilingWithoutEsp: true,
         configuredCipher: async () => {
             const algos = await xfrmAlgorithms(hosts, "aws-gateway");
             const found = (Object.keys(CIPHER_XFRM) as IpsecCipher[]).find(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The kernel's ESP ceiling inside the lab's UML: two namespaces joined by a veth, a static-key
-# `ip xfrm` tunnel (no IKE) with the given cipher and ESP-in-UDP 4500 like the NAT-T tunnel, then
-# iperf3 between the inner addresses. Run in UML's root namespace (labctl exec-ns root bash -s).
+# The kernel's ESP ceiling on one host (the deployed-stack mode, on the AWS gateway: deployed.ts): two
+# namespaces joined by a veth, a static-key `ip xfrm` tunnel (no IKE) with the given cipher and
+# ESP-in-UDP 4500 like the NAT-T tunnel, then iperf3 between the inner addresses. The lab crosses its
+# WAN instead, between the two gateways (wanCeiling.ts).
 #   esp-ceiling.sh setup CIPHER [esn] | iperf ARGS... | teardown
 #   esn: extended sequence numbers and a 128-packet replay window, as Libreswan's SAs have
 set -euo pipefail

@@ -46,6 +46,11 @@ export interface BenchHosts {
     espCeiling(args: string[]): Promise<string>;
     /** Where the ceiling runs, for the report. */
     ceilingWhere: string;
+    /**
+     * Whether the ceiling's path also carries traffic without ESP (`setup plain`: deployed, the veth
+     * pair); in the lab the ceiling crosses the WAN, whose ESP-less figure is the plain WAN row.
+     */
+    ceilingWithoutEsp: boolean;
     /** Runs the program with changed config (lab only: a deployed stack needs `pulumi up`); returns seconds. */
     reconfigure?: (config: Record<string, string>) => Promise<number>;
     /** The cipher the stack runs with now (lab: its config; deployed: read from the gateway's SAs). */

@@ -1,5 +1,5 @@
 // The bench's hosts in the lab: the lab's control shell, the WAN cut and captures of labctl, the ESP
-// ceiling in UML's root namespace, and the program re-run with other config (Lab.up).
+// ceiling between the two gateways (wanCeiling.ts), and the program re-run with other config (Lab.up).
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -7,8 +7,8 @@ import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
 import { Lab, shell } from "../harness/lab";
 import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHosts } from "./hosts";
+import { wanCeiling } from "./wanCeiling";
 
-const CEILING = fs.readFileSync(path.join(__dirname, "esp-ceiling.sh"), "utf8");
 export const LAB_INSTANCE_TYPE = "lab: one UML CPU, no VM-type figures";
 
 export function labHosts(lab: Lab): BenchHosts {
@@ -49,8 +49,10 @@ export function labHosts(lab: Lab): BenchHosts {
         cutWan: async (on) => {
             await labctl(["wan", "cut", on ? "on" : "off"]);
         },
-        espCeiling: (args) => labctl(["exec-ns", "root", "bash", "-s", "--", ...args], CEILING),
-        ceilingWhere: "two namespaces on a veth inside the same UML",
+        espCeiling: wanCeiling((host, script, input) => shell(host, script, input), LAB_PUBLIC_IPS),
+        ceilingWhere: "static SAs between the two gateways' namespaces, one in each kernel, across the same WAN and NAT as the tunnel",
+        // Across the WAN the inner addresses are routable only through the SAs: no ESP-less twin.
+        ceilingWithoutEsp: false,
         reconfigure: async (config) => {
             const t = Date.now();
             await lab.up(config, () => undefined, { onlyChanged: true });

@@ -25,15 +25,10 @@ export interface Verdicts {
 const find = (r: BenchResult, p: string, cipher: string, streams: number, dir = "aws→azure"): TcpFigure | undefined =>
     r.tcp.find((t) => t.path === p && t.cipher === cipher && t.streams === streams && t.direction === dir);
 
-/**
- * Catch-up from the 10 Hz series: seconds from the link's return until the standby's replay delay is
- * back under 1 s (the restore time is taken as recorded, or the nominal cut length).
- */
-export function catchUpFromSeries(cut: BenchResult["cut"]): number {
-    const restored = cut.restoredAt ?? cut.seconds;
-    const back = cut.series.find((p) => p.t >= restored && p.lagSeconds < 1);
-    return back ? back.t - restored : NaN;
-}
+/** Whether the cut's series holds bytes behind (results before 2026-12 held the replay delay). */
+const bytesSeries = (cut: BenchResult["cut"]) => cut.walReplayedBytes !== undefined;
+
+const mb = (bytes: number | undefined) => (bytes === undefined || Number.isNaN(bytes) ? "–" : `${(bytes / 1e6).toFixed(1)} MB`);
 
 export function verdicts(r: BenchResult): Verdicts {
     const ciphers = [...new Set(r.tcp.filter((t) => t.path === "tunnel").map((t) => t.cipher))];
@@ -88,12 +83,10 @@ export function cutSentence(r: BenchResult, deployed: boolean): string {
         restored > cut.seconds + 2
             ? `a WAN cut asked for ${cut.seconds} s (${how}; t = 0 is when the cut call returned, t = ${restored.toFixed(1)} s when the restore call returned, ${deployed ? "over SSH" : "the lab's control channel being slow under load"}, so the link was down between ${cut.seconds} and about ${restored.toFixed(0)} s)`
             : `a ${cut.seconds} s WAN cut (${how})`;
-    const back = catchUpFromSeries(cut);
-    const last = cut.series.length > 0 ? cut.series[cut.series.length - 1].t : NaN;
-    const series = Number.isNaN(back)
-        ? `was **not back under 1 s by the end of the 10 Hz series** (t = ${last.toFixed(1)} s: the sampler's window, counted from its start, ended before the catch-up)`
-        : `was back under 1 s **${back.toFixed(1)} s** after the link came back`;
-    return `After ${length}, under the default load (one run): the standby's replay delay, sampled at 10 Hz on the standby, ${series}; the primary's LSN at the restore was confirmed replayed after ${Number.isNaN(cut.catchUpSeconds) ? "–" : cut.catchUpSeconds.toFixed(1)} s (polled ${deployed ? "over SSH" : "through the lab's control channel, which is slow under load"}, so an upper bound).`;
+    if (!bytesSeries(cut)) {
+        return `After ${length}, under the default load (one run): an older result, whose 10 Hz series measured the replay delay rather than bytes behind the primary; the primary's LSN at the restore was confirmed replayed after ${Number.isNaN(cut.catchUpSeconds) ? "–" : cut.catchUpSeconds.toFixed(1)} s.`;
+    }
+    return `After ${length}, under the default load throughout (pgbench at ${PGBENCH.defaultLoadTps} TPS, one run): the standby, ${mb(cut.bytesBehindAtRestore)} of WAL behind the primary when the link came back, was back under 1 s behind (its replay LSN at the primary's LSN of 1 s earlier) **${cut.catchUpSeconds.toFixed(1)} s** after the link came back, replaying **${mb(cut.walReplayedBytes)}** of WAL meanwhile. Two samplers at 10 Hz, the primary's \`pg_current_wal_lsn()\` and the standby's \`pg_last_wal_replay_lsn()\` with their hosts' \`clock_timestamp()\`, joined by time (${deployed ? "NTP-synced clocks assumed" : "the lab's hosts read the same machine clock"}).`;
 }
 
 const pct = (x: number) => (Number.isNaN(x) ? "–" : `${(x * 100).toFixed(1)} %`);
@@ -132,29 +125,41 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
             { mark: { type: "rule", color: "black" }, encoding: { y: { field: "min", type: "quantitative" }, y2: { field: "max" } } },
         ],
     };
+    const restored = r.cut.restoredAt ?? r.cut.seconds;
+    const marks = [
+        { t: 0, label: "cut" },
+        { t: restored, label: "link back" },
+        ...(Number.isNaN(r.cut.catchUpSeconds) ? [] : [{ t: restored + r.cut.catchUpSeconds, label: "under 1 s behind" }]),
+    ];
     const lagSpec = {
         $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-        title: `Standby replay delay across a ${r.cut.seconds} s WAN cut (default load, sampled at 10 Hz)`,
+        title: `Standby behind the primary across a ${r.cut.seconds} s WAN cut (default load throughout, 10 Hz)`,
         width: 560,
         height: 260,
         layer: [
             {
-                data: { values: r.cut.series },
+                data: { values: [{ from: 0, to: restored }] },
+                mark: { type: "rect", color: "firebrick", opacity: 0.1 },
+                encoding: { x: { field: "from", type: "quantitative" }, x2: { field: "to" } },
+            },
+            {
+                // Older results' series held the replay delay: nothing to plot in MB.
+                data: { values: bytesSeries(r.cut) ? r.cut.series.map((p) => ({ t: p.t, mb: p.bytesBehind / 1e6 })) : [] },
                 mark: { type: "line", interpolate: "step-after" },
                 encoding: {
                     x: { field: "t", type: "quantitative", title: "seconds since the cut" },
-                    y: { field: "lagSeconds", type: "quantitative", title: "now() − last replayed commit (s)" },
+                    y: { field: "mb", type: "quantitative", title: "MB of WAL behind the primary" },
                 },
             },
             {
-                data: {
-                    values: [
-                        { t: 0, label: "cut" },
-                        { t: r.cut.restoredAt ?? r.cut.seconds, label: "restored" },
-                    ],
-                },
+                data: { values: marks },
                 mark: { type: "rule", strokeDash: [4, 4], color: "firebrick" },
                 encoding: { x: { field: "t", type: "quantitative" } },
+            },
+            {
+                data: { values: marks },
+                mark: { type: "text", align: "left", dx: 3, baseline: "top", y: 0, color: "firebrick" },
+                encoding: { x: { field: "t", type: "quantitative" }, text: { field: "label" } },
             },
         ],
     };
@@ -186,12 +191,13 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         ...(r.skipped && r.skipped.length > 0 ? ["Not measured in this run:", "", ...r.skipped.map((x) => `- ${x}`), ""] : []),
         "## Network",
         "",
-        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel${r.paths?.plainRule && deployed ? ` (temporary rule: ${r.paths.plainRule}, removed afterwards)` : ""}. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`${r.ceilingEsn ? " and, like Libreswan's SAs, ESN with a 128-packet replay window" : " but without ESN or a replay window (Libreswan's SAs have both)"}, no IKE, between ${r.paths?.ceiling ?? "two namespaces on a veth inside the same UML"}. *veth*: that pair without ESP.`,
+        `iperf3 TCP, ${o.iperfSeconds} s per run, from the AWS gateway. *plain*: to the Azure gateway's public address over the same WAN link, no tunnel${r.paths?.plainRule && deployed ? ` (temporary rule: ${r.paths.plainRule}, removed afterwards)` : ""}. *tunnel*: to its private address through the Libreswan tunnel (ESP in UDP 4500, as deployed). *ceiling*: a static-key \`ip xfrm\` tunnel with the same cipher and \`encap espinudp 4500 4500\`${r.ceilingEsn ? " and, like Libreswan's SAs, ESN with a 128-packet replay window" : " but without ESN or a replay window (Libreswan's SAs have both)"}, no IKE (${r.paths?.ceiling ?? "two namespaces on a veth inside the same UML"}).${find(r, "veth", "plain", 1) ? " *veth*: that pair without ESP." : ""}`,
         "",
         "| path / cipher | 1 stream aws→azure (Mbit/s) | 1 stream azure→aws | 4 streams aws→azure | 4 streams azure→aws | retransmits, 1 stream |",
         "|---|---|---|---|---|---|",
         tcpRow("plain WAN", "plain", "none"),
-        tcpRow("veth, no ESP", "veth", "plain"),
+        // Only where the ceiling has an ESP-less twin (deployed: the veth pair); across the lab's WAN that is the plain row.
+        ...(find(r, "veth", "plain", 1) ? [tcpRow("veth, no ESP", "veth", "plain")] : []),
         ...ciphers.flatMap((c) => [
             tcpRow(`tunnel ${c}`, "tunnel", c),
             tcpRow(`ceiling ${c}`, "ceiling", c),
@@ -246,7 +252,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         cutSentence(r, deployed),
         "",
-        "![Replay delay across a link cut](lag-across-cut.svg)",
+        "![Bytes behind across a link cut](lag-across-cut.svg)",
         "",
         "## Targets",
         "",
@@ -293,7 +299,7 @@ export function combineResults(runs: { file: string; result: BenchResult }[]): s
         const ceiling = find(r, "ceiling", cipher, 1)?.mbits;
         const lag = r.lag.find((l) => l.path === "tunnel");
         const pg = r.pgbench.filter((p) => p.mode !== "no standby").map((p) => `${p.mode} ${cell(p.tps)}`);
-        return `| ${path.basename(path.dirname(path.resolve(file)))}/${path.basename(file)} | ${r.mode ?? "lab"} | ${types || "–"} | ${cipher} | ${cell(tunnel)} | ${cell(find(r, "tunnel", cipher, 4)?.mbits)} | ${cell(plain)} | ${pct(ratio(tunnel, plain))} | ${pct(ratio(tunnel, ceiling))} | ${cell(r.udp.find((u) => u.path === "tunnel")?.kpps, 1)} | ${pg.join("<br>") || "–"} | ${lag ? lag.p99.toFixed(1) : "–"} | ${Number.isNaN(catchUpFromSeries(r.cut)) ? "–" : catchUpFromSeries(r.cut).toFixed(1)} |`;
+        return `| ${path.basename(path.dirname(path.resolve(file)))}/${path.basename(file)} | ${r.mode ?? "lab"} | ${types || "–"} | ${cipher} | ${cell(tunnel)} | ${cell(find(r, "tunnel", cipher, 4)?.mbits)} | ${cell(plain)} | ${pct(ratio(tunnel, plain))} | ${pct(ratio(tunnel, ceiling))} | ${cell(r.udp.find((u) => u.path === "tunnel")?.kpps, 1)} | ${pg.join("<br>") || "–"} | ${lag ? lag.p99.toFixed(1) : "–"} | ${Number.isNaN(r.cut.catchUpSeconds) ? "–" : r.cut.catchUpSeconds.toFixed(1)} |`;
     });
     return [
         "# crosscloud benchmark: runs combined",
