@@ -9,7 +9,7 @@ import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHosts } from "./hosts";
 import { wanCeiling } from "./wanCeiling";
 
-export const LAB_INSTANCE_TYPE = "lab: one UML CPU, no VM-type figures";
+export const LAB_INSTANCE_TYPE = "lab: one UML CPU per cloud, no VM-type figures";
 
 export function labHosts(lab: Lab): BenchHosts {
     return {

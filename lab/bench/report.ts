@@ -186,7 +186,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         deployed
             ? "One run measures one deployment: to compare instance types or sizes, run the bench once per stack (or per `pulumi up` with other sizes) and combine the runs' results.json with `npm run bench -- --combine A.json B.json ...` (one row per run)."
-            : "Everything in the lab shares one UML CPU (user-mode Linux, generic C crypto, no AES-NI inside), on a machine shared with other labs: absolute figures say little about a cloud VM, ratios measured side by side do. For the same reason the lab reports **no VM-type figures**: every lab host is the same process on the same CPU. Against a deployed stack each run records every host's instance type as read on the host, and `npm run bench -- --combine` tabulates several runs per VM type (see lab/bench/README.md).",
+            : "Each cloud of the lab is one user-mode Linux kernel on one CPU (its gateway and database host share it; the other cloud runs on the machine's other core; generic C crypto, no AES-NI inside): absolute figures say little about a cloud VM, ratios measured side by side do. For the same reason the lab reports **no VM-type figures**: a cloud's hosts are the same process on the same CPU. Against a deployed stack each run records every host's instance type as read on the host, and `npm run bench -- --combine` tabulates several runs per VM type (see lab/bench/README.md).",
         "",
         ...(r.skipped && r.skipped.length > 0 ? ["Not measured in this run:", "", ...r.skipped.map((x) => `- ${x}`), ""] : []),
         "## Network",

@@ -29,8 +29,8 @@ export async function switchoverTo(lab: Lab, target: Site): Promise<void> {
         if (gap === undefined) {
             throw new Error(`the client never wrote to ${source} and then to ${target}`);
         }
-        // Any other stall during the run: in the lab every host shares one CPU, so a busy step on one
-        // host can starve the others (a cloud has no such coupling); printed so that it is not hidden.
+        // Any other stall during the run: in the lab a cloud's hosts share one CPU, so a busy step on one
+        // host can starve its neighbour (a cloud has no such coupling); printed so that it is not hidden.
         const longestStall = LoadClient.longestGap(commits, moveStarted - 5, moveEnded + 60);
         const streaming = (await psql(`${target}-database`, "SELECT application_name, state FROM pg_stat_replication")).trim();
         if (!streaming.includes(`${source}|streaming`)) {
