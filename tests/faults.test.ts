@@ -196,13 +196,16 @@ describe("the tunnel check", function () {
     const IKE = `#1: "tunnel":4500 STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); EVENT_SA_REKEY in 28000s`;
     const CHILD = `#2: "tunnel":4500 STATE_V2_ESTABLISHED_CHILD_SA (IPsec SA established); EVENT_SA_REKEY in 3300s`;
     const TRAFFIC = `#2: "tunnel", type=ESP, add_time=1796500000, inBytes=0, outBytes=0, id='203.0.113.10'`;
-    function runCheck(start: "half-open" | "up", initiateHeals: boolean) {
+    // Two gateways started at once both initiate: pluto lists two IKE SAs and two Child SAs, and
+    // more lines than a pipe holds in a long-running pluto. `long` pads whack's output past that.
+    const PAD = `yes '#9: "other":500 STATE_V2_ESTABLISHED_CHILD_SA (IPsec SA established); padding to fill the pipe' | head -n 20000`;
+    function runCheck(start: "half-open" | "up" | "up, long listing", initiateHeals: boolean) {
         const state = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-check-"));
         try {
             const stubs: Record<string, string> = {
                 ipsec: `case "$*" in
-    "whack --showstates") echo '${CHILD}'; [[ -e $STATE/ike ]] && echo '${IKE}' ;;
-    "whack --trafficstatus") echo '${TRAFFIC}' ;;
+    "whack --showstates") echo '${CHILD}'; [[ -e $STATE/ike ]] && echo '${IKE}'; if [[ -e $STATE/long ]]; then ${PAD}; fi ;;
+    "whack --trafficstatus") echo '${TRAFFIC}'; if [[ -e $STATE/long ]]; then ${PAD}; fi ;;
     "whack --initiate --asynchronous --name tunnel") echo "$*" >>"$STATE/calls"; ${initiateHeals ? 'touch "$STATE/ike"' : ":"} ;;
     *) echo "unexpected ipsec $*" >&2; exit 2 ;;
 esac`,
@@ -217,8 +220,11 @@ esac`,
             for (const [name, body] of Object.entries(stubs)) {
                 fs.writeFileSync(path.join(state, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
             }
-            if (start === "up") {
+            if (start !== "half-open") {
                 fs.writeFileSync(path.join(state, "ike"), "");
+            }
+            if (start === "up, long listing") {
+                fs.writeFileSync(path.join(state, "long"), "");
             }
             // A 3 s bound and the first initiation after 1 s, so that the test takes seconds.
             const script = renderHostScript(tunnelCheckScript("tunnel", 3, "203.0.113.10", "10.20.0.1")).replace(
@@ -261,6 +267,29 @@ esac`,
     it("initiates nothing when both SAs are up", function () {
         const r = runCheck("up", true);
         assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", []]);
+    });
+
+    // Seen in the two-kernel lab: both gateways up at once, two IKE and two Child SAs, and the check
+    // failed at its bound naming "a Child SA without its IKE SA" beside "2 STATE_V2_ESTABLISHED_IKE_SA".
+    it("sees both SAs in a listing longer than a pipe holds (no grep -q under pipefail)", function () {
+        const r = runCheck("up, long listing", true);
+        assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", []]);
+    });
+
+    it("no host script pipes into grep -q: under pipefail its early exit fails the pipeline (SIGPIPE)", function () {
+        const dir = path.join(__dirname, "..", "scripts", "host");
+        const offending = fs
+            .readdirSync(dir)
+            .filter((f) => f.endsWith(".sh"))
+            .flatMap((f) =>
+                fs
+                    .readFileSync(path.join(dir, f), "utf8")
+                    .split("\n")
+                    .map((line, i) => ({ where: `${f}:${i + 1}`, line }))
+                    .filter(({ line }) => /\|\s*grep\s+(-[a-zA-Z]*q|--quiet)/.test(line)),
+            )
+            .map(({ where, line }) => `${where}: ${line.trim()}`);
+        assert.deepStrictEqual(offending, []);
     });
 });
 

@@ -12,7 +12,7 @@ if [[ $CHANGED_sysctl == 1 || $(sysctl -n net.ipv4.ip_forward) != 1 ]]; then
     changed "applied gateway sysctls"
 fi
 # Load the rules when the file changed, or when the live ruleset lacks them (someone flushed it).
-if [[ $CHANGED_rules == 1 ]] || ! iptables -t nat -S POSTROUTING | grep -q -- '-j MASQUERADE'; then
+if [[ $CHANGED_rules == 1 ]] || ! iptables -t nat -S POSTROUTING | grep -- '-j MASQUERADE' >/dev/null; then
     iptables-restore </etc/iptables/rules.v4
     changed "loaded /etc/iptables/rules.v4"
 fi

@@ -47,7 +47,7 @@ put_file() {
 ensure_packages() {
     local missing=() pkg
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]}"

@@ -62,9 +62,9 @@ fi
 
 # --- packages: Ubuntu 24.04 ships PostgreSQL 16; other versions come from the PGDG repository
 ensure_postgres_source() {
-    postgres_candidate() { apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+    postgres_candidate() { apt-cache policy "postgresql-${PG_VERSION}" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; }
     # Installed: nothing to ask apt (a converged host needs no network here).
-    dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep -q 'install ok installed' && return 0
+    dpkg-query -W -f='${Status}' "postgresql-${PG_VERSION}" 2>/dev/null | grep 'install ok installed' >/dev/null && return 0
     # A fresh image may boot with empty package lists, where nothing has a candidate: refresh them
     # before concluding that only PGDG has this version.
     if ! postgres_candidate; then
@@ -97,7 +97,7 @@ other=$(pg_lsclusters --no-header 2>/dev/null | awk -v v="$PG_VERSION" '$1 != v 
 if [[ -n $other ]]; then
     die "this host holds PostgreSQL cluster ${other} but crosscloud:postgresVersion is ${PG_VERSION}: nothing was changed; upgrade the cluster first (see the README, 'Changing postgresVersion') or set the version back"
 fi
-if ! pg_lsclusters --no-header | awk '{print $1 "-" $2}' | grep -qx "$CLUSTER"; then
+if ! pg_lsclusters --no-header | awk '{print $1 "-" $2}' | grep -x "$CLUSTER" >/dev/null; then
     pg_createcluster "$PG_VERSION" main -- --wal-segsize="$WAL_SEGMENT_MB" >/dev/null
     # An empty cluster: a base backup may replace it until the primary role has used it.
     runuser -u postgres -- touch "$PGDATA/crosscloud.fresh"

@@ -16,8 +16,10 @@ started=$(date +%s)
 pluto_since=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value ipsec 2>/dev/null)" +%s 2>/dev/null || echo 0)
 ((pluto_since > started - 600)) || pluto_since=$((started - 600))
 
-ike_up() { ipsec whack --showstates 2>/dev/null | grep -q "\"${CONNECTION}\".*ESTABLISHED_IKE_SA"; }
-child_up() { ipsec whack --trafficstatus 2>/dev/null | grep -q "\"${CONNECTION}\""; }
+# grep reads all of whack's output (no -q): under pipefail, grep -q's early exit fails the pipeline with
+# whack's SIGPIPE once pluto lists more than a pipe's worth, as with two crossed negotiations' SAs.
+ike_up() { ipsec whack --showstates 2>/dev/null | grep "\"${CONNECTION}\".*ESTABLISHED_IKE_SA" >/dev/null; }
+child_up() { ipsec whack --trafficstatus 2>/dev/null | grep "\"${CONNECTION}\"" >/dev/null; }
 both_up() { ike_up && child_up; }
 # This gateway's SAs of CONNECTION by state, e.g. "1 STATE_V2_ESTABLISHED_CHILD_SA", or "none".
 states() {
