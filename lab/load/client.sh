@@ -15,8 +15,12 @@ id=$(($3 - 1))
 while [[ ! -e /run/load.stop ]]; do
     id=$((id + 1))
     for h in "${hosts[@]}"; do
-        if psql -X -q -At -v ON_ERROR_STOP=1 \
-            "host=$h port=5432 dbname=postgres user=crosscloud_admin sslmode=require connect_timeout=2" \
+        # As an application must: a server that vanishes mid-statement (its whole cloud gone, the tunnel
+        # black-holing packets: no RST, no ICMP) is given up after seconds, not TCP's ~15 minutes.
+        # Keepalives find a silent peer, tcp_user_timeout unacknowledged data, timeout bounds the rest.
+        # A statement given up is not counted: its commit is in doubt, never claimed.
+        if timeout 15 psql -X -q -At -v ON_ERROR_STOP=1 \
+            "host=$h port=5432 dbname=postgres user=crosscloud_admin sslmode=require connect_timeout=2 keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=5000" \
             -c "INSERT INTO load_check (id) VALUES ($id)" >/dev/null 2>&1; then
             echo "$id $(date +%s.%N) $h" >>"$log"
             [[ $h == "${hosts[0]}" ]] || hosts=("$h" "${hosts[0]}")
