@@ -33,7 +33,7 @@ uml_alive() {
   [[ -s $f ]] || return 1
   local pid; pid=$(cat "$f")
   [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "umid=$(umid "$1") "
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep "umid=$(umid "$1") " >/dev/null
 }
 # Both clouds running.
 lab_alive() { uml_alive aws && uml_alive azure; }

@@ -69,7 +69,8 @@ wan_cut() {
 wan_status() {
   local site cut
   for site in "${SITES[@]}"; do
-    cut=off; in_netns iptables-legacy -w -S FORWARD | grep -q -- "-i wan-$site .*labcut" && cut=on
+    # grep reads everything (no -q): under pipefail an early exit would fail the listing with SIGPIPE
+    cut=off; in_netns iptables-legacy -w -S FORWARD | grep -- "-i wan-$site .*labcut" >/dev/null && cut=on
     echo "wan $site: cut $cut"
     (remote "$site" wan qdisc) || true
   done

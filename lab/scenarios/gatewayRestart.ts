@@ -62,25 +62,20 @@ export async function gatewayRestart(lab: Lab): Promise<void> {
         );
         return `pluto ${pid} killed; a new pluto in ${back.toFixed(1)} s (ipsec.service Restart=on-failure); ${await recovery(lab, "the pluto kill", t0, lsn)}`;
     });
-    await lab.step("Azure gateway host rebooted, under load", async () => {
-        const lsn = await primaryLsn(lab);
-        const t = Date.now();
-        await labctl(["host-reboot", "azure-gateway", "--wait"]);
-        await labctl(["host-wait", "azure-gateway", "180"]);
-        const booted = (Date.now() - t) / 1000;
-        const rec = await recovery(lab, "the Azure gateway's reboot", t, lsn);
-        return `host back in ${booted.toFixed(1)} s; ${rec}; ${await gatewayPersisted("azure-gateway")}`;
-    });
+    await lab.step("Azure gateway host rebooted, under load", () => rebootGateway(lab, "azure-gateway", "the Azure gateway's reboot"));
     await lab.step("0 committed rows lost, primary and standby identical", async () => compareAfterLoad(lab, load, await load.stop()));
     // The load client lives on the AWS gateway, so its reboot comes after the load.
-    await lab.step("AWS gateway host rebooted", async () => {
-        const lsn = await primaryLsn(lab);
-        const t = Date.now();
-        await labctl(["host-reboot", "aws-gateway", "--wait"]);
-        await labctl(["host-wait", "aws-gateway", "180"]);
-        const booted = (Date.now() - t) / 1000;
-        const rec = await recovery(lab, "the AWS gateway's reboot", t, lsn);
-        return `host back in ${booted.toFixed(1)} s; ${rec}; ${await gatewayPersisted("aws-gateway")}`;
-    });
+    await lab.step("AWS gateway host rebooted", () => rebootGateway(lab, "aws-gateway", "the AWS gateway's reboot"));
     await lab.step("the standby streams again", async () => `${(await waitHealthy(lab, 120)).toFixed(1)} s`);
+}
+
+/** Reboots a gateway host and reports how long until it, the tunnel and the standby were back. */
+async function rebootGateway(lab: Lab, host: string, fault: string): Promise<string> {
+    const lsn = await primaryLsn(lab);
+    const t = Date.now();
+    await labctl(["host-reboot", host, "--wait"]);
+    await labctl(["host-wait", host, "180"]);
+    const booted = (Date.now() - t) / 1000;
+    const rec = await recovery(lab, fault, t, lsn);
+    return `host back in ${booted.toFixed(1)} s; ${rec}; ${await gatewayPersisted(host)}`;
 }
