@@ -276,14 +276,20 @@ esac`,
         assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", []]);
     });
 
-    it("no host script pipes into grep -q: under pipefail its early exit fails the pipeline (SIGPIPE)", function () {
-        const dir = path.join(__dirname, "..", "scripts", "host");
-        const offending = fs
-            .readdirSync(dir)
-            .filter((f) => f.endsWith(".sh"))
+    it("no host or lab shell pipes into grep -q: under pipefail its early exit fails the pipeline (SIGPIPE)", function () {
+        const root = path.join(__dirname, "..");
+        const shells = (dir: string): string[] =>
+            fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => {
+                const rel = path.join(dir, e.name);
+                if (e.isDirectory()) return shells(rel);
+                return e.name.endsWith(".sh") || e.name === "labctl" || e.name === "run" ? [rel] : [];
+            });
+        const files = [...shells("scripts/host"), ...shells("lab"), ...shells(".ci")];
+        assert.ok(files.includes("lab/infra/uml/labctl") && files.includes("scripts/host/tunnel-check.sh"), files.join(" "));
+        const offending = files
             .flatMap((f) =>
                 fs
-                    .readFileSync(path.join(dir, f), "utf8")
+                    .readFileSync(path.join(root, f), "utf8")
                     .split("\n")
                     .map((line, i) => ({ where: `${f}:${i + 1}`, line }))
                     .filter(({ line }) => /\|\s*grep\s+(-[a-zA-Z]*q|--quiet)/.test(line)),

@@ -57,10 +57,10 @@ s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_U
       ip -n $A xfrm policy add src $INNER_B/32 dst $INNER_A/32 dir in tmpl src $OUTER_B dst $OUTER_A proto esp reqid 2 mode tunnel
       ip -n $B xfrm policy add src $INNER_B/32 dst $INNER_A/32 dir out tmpl src $OUTER_B dst $OUTER_A proto esp reqid 2 mode tunnel
       ip -n $B xfrm policy add src $INNER_A/32 dst $INNER_B/32 dir in tmpl src $OUTER_A dst $OUTER_B proto esp reqid 1 mode tunnel
-      for _ in $(seq 50); do ip netns exec $A ss -Hlun 'sport = :4500' | grep -q . && ip netns exec $B ss -Hlun 'sport = :4500' | grep -q . && break; sleep 0.1; done
+      for _ in $(seq 50); do ip netns exec $A ss -Hlun 'sport = :4500' | grep . >/dev/null && ip netns exec $B ss -Hlun 'sport = :4500' | grep . >/dev/null && break; sleep 0.1; done
     fi
     ip netns exec $B iperf3 -s -D -B $INNER_B -I /run/bench-esp-iperf.pid
-    for _ in $(seq 50); do ip netns exec $B ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
+    for _ in $(seq 50); do ip netns exec $B ss -Hltn 'sport = :5201' | grep . >/dev/null && break; sleep 0.1; done
     ip netns exec $A ping -c 1 -W 2 $INNER_B >/dev/null || { echo "esp-ceiling: $INNER_B unreachable through the static tunnel" >&2; exit 1; }
     ip -n $A xfrm state | grep -E '^\s+(aead|enc|auth|auth-trunc) ' | sed -E 's/0x[0-9a-f]+/<key>/' | sort -u | paste -sd ' ' || true
     ;;

@@ -171,7 +171,7 @@ export function wanCeiling(
             await shell(
                 GATEWAY.azure,
                 `iperf3 -s -D -B ${CEILING_INNER.azure} -p ${CEILING_IPERF_PORT} -I ${IPERF_PID}
-for _ in $(seq 50); do ss -Hltn 'sport = :${CEILING_IPERF_PORT}' | grep -q . && break; sleep 0.1; done`,
+for _ in $(seq 50); do ss -Hltn 'sport = :${CEILING_IPERF_PORT}' | grep . >/dev/null && break; sleep 0.1; done`,
             );
             await shell(
                 GATEWAY.aws,

@@ -31,16 +31,30 @@ export const LAB_PUBLIC_IPS = { aws: "198.51.100.10", azure: "203.0.113.10" };
 
 /** Runs `labctl ARGS` inside the lab's UML. */
 export function labctl(args: string[], input?: string): Promise<string> {
+    return runProcess(CTL, args, input, `labctl ${args.join(" ")}`);
+}
+
+/**
+ * Runs COMMAND with INPUT on its stdin (none: stdin is /dev/null) and resolves with its stdout, or rejects
+ * with its stderr. A command that exits without reading its input (ctl.sh answers `wan cut` on the machine
+ * and never reads stdin) closes the pipe under our write: that EPIPE is not an error of ours, the exit
+ * status says how the command went. Unhandled, it killed the whole lab run.
+ */
+export function runProcess(command: string, args: string[], input: string | undefined, label: string): Promise<string> {
     return new Promise((resolve, reject) => {
-        const child = spawn(CTL, args, { stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn(command, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
         let out = "";
         let err = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (err += d));
-        child.on("close", (code) =>
-            code === 0 ? resolve(out) : reject(new Error(`labctl ${args.join(" ")} failed (${code}): ${err.trim()}`)),
-        );
-        child.stdin.end(input ?? "");
+        child.stdout?.on("data", (d) => (out += d));
+        child.stderr?.on("data", (d) => (err += d));
+        child.on("error", reject);
+        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${label} failed (${code}): ${err.trim()}`))));
+        if (child.stdin) {
+            child.stdin.on("error", (e: NodeJS.ErrnoException) => {
+                if (e.code !== "EPIPE") reject(e);
+            });
+            child.stdin.end(input);
+        }
     });
 }
 

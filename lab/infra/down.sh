@@ -33,7 +33,7 @@ for pf in "$LAB"/ctl/capture-*.pid; do
   [[ -e $pf ]] || continue
   kill -KILL "$(cat "$pf")" 2>/dev/null || true
 done
-if ip netns list | awk '{print $1}' | grep -qxF "$NETNS"; then
+if ip netns list | awk '{print $1}' | grep -xF "$NETNS" >/dev/null; then
   ip netns del "$NETNS"
   say "deleted netns $NETNS"
 fi

@@ -89,7 +89,7 @@ check_host azure-db -J "$JUMP_AZ" azureuser@10.20.1.10
 step "hosts checked (systemd running, user data once, sudo, no pg cluster)"
 
 # WAN: gateway to gateway over the "internet" (public IPs, 1:1 NAT both sides)
-S "$JUMP_AZ" 'timeout 5 bash -c "exec 3<>/dev/tcp/198.51.100.10/22; head -c 7 <&3"' | grep -q SSH-2.0 \
+S "$JUMP_AZ" 'timeout 5 bash -c "exec 3<>/dev/tcp/198.51.100.10/22; head -c 7 <&3"' | grep SSH-2.0 >/dev/null \
   || fail "azure-gateway cannot reach aws-gateway's public IP"
 # no implicit outbound: a DB host without public IP and a route via a gateway
 # that does not forward (ip_forward=0) cannot reach the other site
