@@ -21,6 +21,8 @@ export interface StackConfig {
     postgresVersion: number;
     replication: v.ReplicationMode;
     synchronous: v.SynchronousLevel;
+    /** With a synchronous level: what the primary does while its standby is gone; "" with `off`. */
+    synchronousStandbyLoss: v.SynchronousStandbyLoss | "";
     /** IKE/ESP proposals of the tunnel; AES-GCM-256 unless the stack picks another suite. */
     ipsecCipher: IpsecCipher;
     awsGatewayType: string;
@@ -38,6 +40,8 @@ export interface StackConfig {
     maxSlotWalKeepSize: string;
     /** WAL segment size in MB a new cluster is created with (initdb --wal-segsize); fixed once created. */
     walSegmentSizeMb: number;
+    /** The one divergence (SYSTEM_ID:TIMELINE:FORK_LSN) an old primary's rejoin may discard, saved first; "" for none. */
+    discardDiverged: string;
     /** The running AWS environment the AWS site starts from, if any (else the program creates one). */
     source?: SourceConfig;
 }
@@ -101,6 +105,7 @@ function validateSiteConfig(
         v.checkPostgresVersion(raw.postgresVersion),
         v.checkReplicationMode(raw.replication),
         v.checkSynchronous(raw.synchronous, raw.replication),
+        v.checkSynchronousStandbyLoss(raw.synchronousStandbyLoss, raw.synchronous),
         v.checkIpsecCipher(raw.ipsecCipher),
         v.checkAmiOverrides(raw.amiOverrides),
         v.checkInstanceType("awsGatewayType", raw.awsGatewayType),
@@ -112,6 +117,7 @@ function validateSiteConfig(
         v.checkIpsecLifetimes(raw.ipsecLifetimes),
         v.checkMaxSlotWalKeepSize(raw.maxSlotWalKeepSize),
         v.checkWalSegmentSize(raw.walSegmentSizeMb),
+        v.checkDiscardDiverged(raw.discardDiverged),
     );
 }
 
@@ -136,6 +142,7 @@ export function loadConfig(): StackConfig {
         postgresVersion: cfg.getNumber("postgresVersion") ?? DEFAULTS.postgresVersion,
         replication: cfg.get<v.ReplicationMode>("replication") ?? DEFAULTS.replication,
         synchronous: cfg.get<v.SynchronousLevel>("synchronous") ?? DEFAULTS.synchronous,
+        synchronousStandbyLoss: (optional("synchronousStandbyLoss") ?? "") as v.SynchronousStandbyLoss | "",
         ipsecCipher: cfg.get<IpsecCipher>("ipsecCipher") ?? DEFAULTS.ipsecCipher,
         awsGatewayType: cfg.get("awsGatewayType") ?? DEFAULTS.awsGatewayType,
         awsDbType: cfg.get("awsDbType") ?? DEFAULTS.awsDbType,
@@ -147,6 +154,7 @@ export function loadConfig(): StackConfig {
         primary: cfg.get<v.PrimarySite>("primary") ?? DEFAULTS.primary,
         maxSlotWalKeepSize: cfg.get("maxSlotWalKeepSize") ?? DEFAULTS.maxSlotWalKeepSize,
         walSegmentSizeMb: cfg.getNumber("walSegmentSizeMb") ?? DEFAULTS.walSegmentSizeMb,
+        discardDiverged: optional("discardDiverged") ?? "",
         ipsecLifetimes: { ...DEFAULTS.ipsecLifetimes, ...cfg.getObject<{ ike?: string; sa?: string }>("ipsecLifetimes") },
     };
     const rawSource: RawSource = {

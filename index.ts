@@ -57,8 +57,10 @@ export = async () => {
         version: config.postgresVersion,
         replication: config.replication,
         synchronous: config.synchronous,
+        synchronousStandbyLoss: config.synchronousStandbyLoss,
         maxSlotWalKeepSize: config.maxSlotWalKeepSize,
         walSegmentSizeMb: config.walSegmentSizeMb,
+        discardDiverged: config.discardDiverged,
         primary: primaryHost,
         standby: standbyHost,
         clientCidrs: config.clientCidrs,
@@ -86,6 +88,9 @@ export = async () => {
         standbyPrivateIp: standbyHost.privateIp,
         tunnelStatus: tunnel.status,
         replicationStatus: postgres.status,
+        /** What the last rejoin of an old primary discarded, with consent, and where it was saved; `none`. */
+        rejoinDivergence: postgres.rejoinDivergence,
+        synchronousMode: postgres.synchronousMode,
         primaryConnectionString: postgres.connectionString,
         /** `created`, or where the existing AWS environment came from (`config`, `stack org/project/stack`). */
         awsSource: existing ? `existing (${existing.origin})` : "created",

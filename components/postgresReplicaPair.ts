@@ -11,10 +11,12 @@ import { hostCidr } from "./network";
 import {
     ReplicationMode,
     SynchronousLevel,
+    SynchronousStandbyLoss,
     checkClientCidrs,
     checkPostgresVersion,
     checkReplicationMode,
     checkSynchronous,
+    checkSynchronousStandbyLoss,
     problems,
 } from "./validation";
 
@@ -30,6 +32,12 @@ export interface PostgresReplicaPairArgs {
     replication: ReplicationMode;
     /** `off`, or the level commits wait for on the standby (`crosscloud:synchronous`). */
     synchronous: SynchronousLevel;
+    /**
+     * With a synchronous level, required (`crosscloud:synchronousStandbyLoss`): `block` (no commit is
+     * acknowledged while the standby is gone) or `degrade` (asynchronous after a few seconds without it,
+     * synchronous again once it streams). Empty or absent with `off`.
+     */
+    synchronousStandbyLoss?: SynchronousStandbyLoss | "";
     /** The host that holds the primary. */
     primary: DatabaseHost;
     /** The host that holds the hot standby. */
@@ -47,6 +55,12 @@ export interface PostgresReplicaPairArgs {
      * before it can be promoted, so a smaller segment shortens the write outage on a slow tunnel.
      */
     walSegmentSizeMb?: number;
+    /**
+     * `crosscloud:discardDiverged`: the one divergence (`SYSTEM_ID:TIMELINE:FORK_LSN`, as the rejoin step
+     * reports it) whose transactions the rejoin of an old primary may discard, after saving them on its
+     * data disk. Without it such a rejoin stops, naming what it saved and this key. Default `""`.
+     */
+    discardDiverged?: string;
     /** Days archived WAL is kept. */
     archiveRetentionDays?: number;
     /** What the primary's step waits for (its gateway's NAT, for packages). */
@@ -79,6 +93,16 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
     public readonly connectionString: pulumi.Output<string>;
     /** e.g. `streaming from 10.10.1.10`. */
     public readonly status: pulumi.Output<string>;
+    /**
+     * What the standby host's last rejoin discarded with consent (`N transactions after the fork at LSN on
+     * timeline T, saved in DIR`), or `none`.
+     */
+    public readonly rejoinDivergence: pulumi.Output<string>;
+    /**
+     * What the primary does about its standby, as its step reported it: `off (asynchronous: ...)`, or the
+     * level, the standby and `standby loss: block` / `standby loss: degrade` with what that means.
+     */
+    public readonly synchronousMode: pulumi.Output<string>;
     /** Rendered config of each host, by role (no secret in it). */
     public readonly postgresConfs: Record<PostgresRole, string>;
     public readonly pgHbaConfs: Record<PostgresRole, string>;
@@ -90,6 +114,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             checkPostgresVersion(args.version),
             checkReplicationMode(args.replication),
             checkSynchronous(args.synchronous, args.replication),
+            checkSynchronousStandbyLoss(args.synchronousStandbyLoss ?? "", args.synchronous),
             checkClientCidrs(args.clientCidrs),
         );
         if (found.length > 0) {
@@ -121,6 +146,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             peerIp: peer.privateIp,
             replication: args.replication,
             synchronous: args.synchronous,
+            synchronousStandbyLoss: args.synchronous === "off" ? "" : (args.synchronousStandbyLoss ?? ""),
             clientCidrs: args.clientCidrs,
             maxSlotWalKeepSize: args.maxSlotWalKeepSize ?? DEFAULT_MAX_SLOT_WAL_KEEP_SIZE,
             walSegmentSizeMb: args.walSegmentSizeMb ?? DEFAULT_WAL_SEGMENT_SIZE_MB,
@@ -193,6 +219,7 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
                         peerHostKey,
                         dataDevices,
                         retentionDays,
+                        discardDiverged: args.discardDiverged ?? "",
                     }),
                 );
         // Steps are named after their host, not its role, so that a switchover re-runs them in place.
@@ -254,11 +281,20 @@ export class PostgresReplicaPair extends pulumi.ComponentResource {
             pulumi.interpolate`postgresql://${ADMIN_USER}:${admin.result}@${args.primary.privateIp}:5432/postgres?sslmode=require`,
         );
         this.status = stepStatus(check);
+        this.rejoinDivergence = standbyStep.stdout.apply(
+            (out) =>
+                /^crosscloud: changed: discarded here, with consent \(crosscloud:discardDiverged\), (.*) \(at \+[0-9.]+ s\)$/m.exec(
+                    out ?? "",
+                )?.[1] ?? "none",
+        );
+        this.synchronousMode = primaryNodeStep.stdout.apply((out) => /^crosscloud: synchronous: (.*)$/m.exec(out ?? "")?.[1] ?? "unknown");
         this.registerOutputs({
             replicatorPassword: this.replicatorPassword,
             adminPassword: this.adminPassword,
             connectionString: this.connectionString,
             status: this.status,
+            rejoinDivergence: this.rejoinDivergence,
+            synchronousMode: this.synchronousMode,
         });
     }
 }

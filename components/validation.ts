@@ -4,6 +4,7 @@
 import { createPublicKey } from "crypto";
 import { utils as sshUtils } from "ssh2";
 import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS } from "../scripts/ipsec";
+import { SYNC_DEGRADE_AFTER_SECONDS } from "../scripts/postgres";
 import { LARGEST_SITE_PREFIX, SMALLEST_SITE_PREFIX, isNetworkAddress, isPrivateRange, parseCidr, rangesOverlap } from "./network";
 
 export const REPLICATION_MODES = ["streaming", "log-shipping"] as const;
@@ -11,6 +12,12 @@ export type ReplicationMode = (typeof REPLICATION_MODES)[number];
 
 export const SYNCHRONOUS_LEVELS = ["off", "remote_write", "on", "remote_apply"] as const;
 export type SynchronousLevel = (typeof SYNCHRONOUS_LEVELS)[number];
+/**
+ * What a primary in synchronous mode does while its standby is gone: `block` (no commit is acknowledged
+ * without the standby, as Patroni's synchronous_mode_strict) or `degrade` (asynchronous until it is back).
+ */
+export const SYNCHRONOUS_STANDBY_LOSS = ["block", "degrade"] as const;
+export type SynchronousStandbyLoss = (typeof SYNCHRONOUS_STANDBY_LOSS)[number];
 
 /**
  * PostgreSQL major versions with packages for Ubuntu 24.04 (16 from Ubuntu, the others from PGDG).
@@ -168,6 +175,20 @@ export function checkSynchronous(level: string, mode: string): string | undefine
     return undefined;
 }
 
+/** `crosscloud:synchronousStandbyLoss`: required, and only meaningful, with a synchronous level. */
+export function checkSynchronousStandbyLoss(loss: string, level: string): string | undefined {
+    if (loss !== "" && !(SYNCHRONOUS_STANDBY_LOSS as readonly string[]).includes(loss)) {
+        return `crosscloud:synchronousStandbyLoss "${loss}" is not a choice: use ${oneOf(SYNCHRONOUS_STANDBY_LOSS)}.`;
+    }
+    if (level !== "off" && (SYNCHRONOUS_LEVELS as readonly string[]).includes(level) && loss === "") {
+        return `crosscloud:synchronous "${level}" needs crosscloud:synchronousStandbyLoss: "block" (no commit is acknowledged while the standby is gone: writes wait) or "degrade" (commits go on asynchronously after ${SYNC_DEGRADE_AFTER_SECONDS} s without the standby, and may be lost in a failover until it is back).`;
+    }
+    if (level === "off" && loss !== "") {
+        return `crosscloud:synchronousStandbyLoss "${loss}" has no effect while crosscloud:synchronous is "off": remove it, or set crosscloud:synchronous.`;
+    }
+    return undefined;
+}
+
 export function checkIpsecCipher(cipher: string): string | undefined {
     if (!Object.keys(IPSEC_CIPHERS).includes(cipher)) {
         return `crosscloud:ipsecCipher "${cipher}" is not a cipher suite: use ${oneOf(Object.keys(IPSEC_CIPHERS))} (default ${DEFAULT_IPSEC_CIPHER}).`;
@@ -236,6 +257,17 @@ export function checkMaxSlotWalKeepSize(size: string): string | undefined {
     const m = /^(\d+)(MB|GB|TB)$/.exec(String(size));
     if (!m || Number(m[1]) * { MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2]]! < 16) {
         return `crosscloud:maxSlotWalKeepSize "${size}" is not a size of at least 16MB: write it like 512MB or 4GB.`;
+    }
+    return undefined;
+}
+
+/**
+ * `crosscloud:discardDiverged`: empty, or the divergence an old primary's rejoin reported, as its step
+ * printed it (`SYSTEM_ID:TIMELINE:FORK_LSN`): the consent holds for that one divergence only.
+ */
+export function checkDiscardDiverged(value: string): string | undefined {
+    if (value !== "" && !/^[0-9]{1,20}:[0-9]{1,10}:[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/.test(String(value))) {
+        return `crosscloud:discardDiverged "${value}" is not a divergence: copy SYSTEM_ID:TIMELINE:FORK_LSN (e.g. 7301234567890123456:1:0/3000060) from the rejoin step's error, or leave it empty.`;
     }
     return undefined;
 }

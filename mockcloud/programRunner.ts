@@ -162,6 +162,22 @@ export async function runProgram(options: {
     const config = Object.fromEntries(Object.entries(options.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
     optionsByName.clear();
+    // A resource that fails to be created fails the run, as it fails `pulumi up`: the engine starts
+    // nothing new that depends on it, lets the operations under way finish, and reports the error. The
+    // SDK meanwhile rejects promises nobody awaits (the failed resource's own registration, its
+    // dependents'): those are this failure, not a crash of the runner.
+    let failure: Error | undefined;
+    let inFlight = 0;
+    let settled: () => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => {
+        settled = () => {
+            if (failure && inFlight === 0) {
+                reject(failure);
+            }
+        };
+    });
+    failed.catch(() => undefined);
+    const swallow = () => undefined;
     await pulumi.runtime.setMocks(
         {
             newResource: async (args) => {
@@ -169,10 +185,24 @@ export async function runProgram(options: {
                     .filter(([, v]) => unwrapSecrets(v).secret)
                     .map(([k]) => k);
                 const inputs = unwrapSecrets(args.inputs).value as Record<string, any>;
+                if (failure !== undefined) {
+                    throw new Error(`not created: ${args.name} (the run failed)`);
+                }
                 // Component resources exist only in the program: nothing to create.
-                const result: { id: string; state: Record<string, any>; secretOutputs?: string[] } = args.custom
-                    ? await options.newResource({ type: args.type, name: args.name, inputs })
-                    : { id: "", state: {} };
+                let result: { id: string; state: Record<string, any>; secretOutputs?: string[] };
+                inFlight++;
+                try {
+                    result = args.custom ? await options.newResource({ type: args.type, name: args.name, inputs }) : { id: "", state: {} };
+                } catch (err) {
+                    if (failure === undefined) {
+                        failure = err instanceof Error ? err : new Error(String(err));
+                        process.on("unhandledRejection", swallow);
+                    }
+                    throw err;
+                } finally {
+                    inFlight--;
+                    settled();
+                }
                 const state = { ...inputs, ...result.state };
                 const registered = optionsByName.get(args.name) ?? {
                     dependsOn: [],
@@ -202,10 +232,31 @@ export async function runProgram(options: {
     forgetProgramModules();
     // index.ts exports an async function, as the Pulumi runtime accepts: its result is the outputs.
     const exported: unknown = require(path.join(PROJECT_ROOT, "index.ts"));
-    const program: unknown = exported instanceof Function ? await (exported as () => Promise<unknown>)() : exported;
-    const secretOutputs: string[] = [];
-    const outputs = (await resolveExports({ ...(program as object) }, "", secretOutputs)) as Record<string, unknown>;
-    // Wait until every registration the program started has been answered.
-    await pulumi.runtime.disconnect();
-    return { registrations, invocations, outputs, secretOutputs };
+    try {
+        const program: unknown =
+            exported instanceof Function ? await Promise.race([(exported as () => Promise<unknown>)(), failed]) : exported;
+        const secretOutputs: string[] = [];
+        const outputs = (await Promise.race([resolveExports({ ...(program as object) }, "", secretOutputs), failed])) as Record<
+            string,
+            unknown
+        >;
+        // Wait until every registration the program started has been answered.
+        await Promise.race([pulumi.runtime.disconnect(), failed]);
+        if (failure) {
+            await failed;
+        }
+        return { registrations, invocations, outputs, secretOutputs };
+    } catch (err) {
+        // The first resource that failed is the run's error (an output that depends on it fails too).
+        if (failure) {
+            await failed.catch(() => undefined);
+            throw failure;
+        }
+        throw err;
+    } finally {
+        // The SDK's rejections for the failed resource arrive on later ticks.
+        if (failure) {
+            setTimeout(() => process.off("unhandledRejection", swallow), 1000).unref();
+        }
+    }
 }

@@ -40,6 +40,8 @@ export interface PostgresNode {
     peerIp: string;
     replication: "streaming" | "log-shipping";
     synchronous: "off" | "remote_write" | "on" | "remote_apply";
+    /** With a synchronous level: `block` or `degrade` while the standby is gone ("" when off). */
+    synchronousStandbyLoss: "block" | "degrade" | "";
     /** Application networks allowed in (hostssl + scram-sha-256). */
     clientCidrs: string[];
     /** Cap on WAL a replication slot may hold in pg_wal; past it the standby catches up from the archive. */
@@ -47,6 +49,15 @@ export interface PostgresNode {
     /** WAL segment size (MB) of a cluster this host creates; a base backup brings the primary's instead. */
     walSegmentSizeMb: number;
 }
+
+/**
+ * In `degrade` mode, how long a primary's commits may wait for a standby that is not streaming before
+ * the sync-watch helper turns synchronous replication off (until the standby streams again).
+ */
+export const SYNC_DEGRADE_AFTER_SECONDS = 5;
+
+/** conf.d file the sync-watch helper writes while a `degrade` primary runs asynchronously. */
+export const SYNC_DEGRADED_CONF = "95-crosscloud-degraded.conf";
 
 /** The physical replication slot a standby named `standbyName` uses on its primary. */
 export function slotName(standbyName: string): string {
@@ -86,7 +97,14 @@ export function renderPostgresConf(node: PostgresNode): string {
         // Log shipping alone sees only finished segments: bound the lag to a minute.
         `archive_timeout = ${node.replication === "log-shipping" ? 60 : 0}`,
         sync
-            ? `# Zero-loss mode: commits wait for the standby (${node.synchronous}).\nsynchronous_standby_names = '"${node.peerName}"'\nsynchronous_commit = ${node.synchronous}`
+            ? [
+                  `# Zero-loss mode: commits wait for the standby (${node.synchronous}).`,
+                  node.synchronousStandbyLoss === "degrade"
+                      ? `# While it is gone (${SYNC_DEGRADE_AFTER_SECONDS} s without streaming), crosscloud's sync-watch writes ${SYNC_DEGRADED_CONF}: asynchronous until it streams again.`
+                      : "# While it is gone, writes wait (crosscloud:synchronousStandbyLoss block). crosscloud's own statements commit locally.",
+                  `synchronous_standby_names = '"${node.peerName}"'`,
+                  `synchronous_commit = ${node.synchronous}`,
+              ].join("\n")
             : "synchronous_standby_names = ''\nsynchronous_commit = on",
     ];
     if (node.role === "standby") {

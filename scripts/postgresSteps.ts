@@ -12,6 +12,8 @@ import {
     PostgresNode,
     REPLICATION_CONNINFO,
     REPLICATION_USER,
+    SYNC_DEGRADED_CONF,
+    SYNC_DEGRADE_AFTER_SECONDS,
     renderPgHba,
     renderPgpass,
     renderPostgresConf,
@@ -32,7 +34,7 @@ export const DEFAULT_REPLICATION_CHECK_TIMEOUT_SECONDS = 180;
  */
 const POSTGRES_LIB_VARS = { POSTGRES_HOME, PROMOTING_FLAG, REPLICATION_CONNINFO } as const;
 export const POSTGRES_STEP_VARS = {
-    node: { ...POSTGRES_LIB_VARS, ARCHIVE_DIR, REPLICATION_USER },
+    node: { ...POSTGRES_LIB_VARS, ARCHIVE_DIR, REPLICATION_USER, SYNC_DEGRADED_CONF, SYNC_DEGRADE_AFTER_SECONDS },
     primary: { ...POSTGRES_LIB_VARS, HELPER_DIR, REPLICATION_USER, ADMIN_USER },
     fence: POSTGRES_LIB_VARS,
     promote: POSTGRES_LIB_VARS,
@@ -45,6 +47,8 @@ const HELPERS = {
     "fetch-wal": { template: "fetch-wal.sh", vars: { PROMOTING_FLAG, ARCHIVE_KEY, ARCHIVE_KNOWN_HOSTS } },
     "slot-heal": { template: "slot-heal.sh", vars: { POSTGRES_ENV, POSTGRES_HOME } },
     "boot-fence": { template: "boot-fence.sh", vars: { POSTGRES_ENV, POSTGRES_HOME, REPLICATION_CONNINFO } },
+    "fence-watch": { template: "fence-watch.sh", vars: { POSTGRES_ENV, POSTGRES_HOME, REPLICATION_CONNINFO } },
+    "sync-watch": { template: "sync-watch.sh", vars: { POSTGRES_ENV, POSTGRES_HOME, SYNC_DEGRADED_CONF, SYNC_DEGRADE_AFTER_SECONDS } },
 } satisfies Record<string, { template: string; vars: HostScript["vars"] }>;
 
 /** A helper's name in HELPER_DIR. */
@@ -64,6 +68,15 @@ export function promoteScript(version: number): HostScript {
     };
 }
 
+/** The first part of `npm run failover`, on the old primary when it can be reached: stop it, fenced. */
+export function failoverFenceScript(version: number): HostScript {
+    return {
+        title: "unplanned failover: fence the old primary before its standby is promoted",
+        body: ["postgres-lib.sh", "postgres-failover-fence.sh"],
+        vars: { PG_VERSION: version, ...POSTGRES_STEP_VARS.fence },
+    };
+}
+
 /** `restart`: apply settings that need a restart by restarting; `report`: leave them pending and say so. */
 export type RestartPolicy = "restart" | "report";
 
@@ -78,6 +91,11 @@ export interface PostgresSecrets {
     peerHostKey: string;
     dataDevices: string[];
     retentionDays: number;
+    /**
+     * `crosscloud:discardDiverged`: `SYSTEM_ID:TIMELINE:FORK_LSN` of the one divergence whose transactions
+     * (saved first) the rejoin of an old primary may discard; `""` for none.
+     */
+    discardDiverged: string;
 }
 
 /** The primary role's step: promotion after a fence, then roles, grants and the standby's slot. */
@@ -170,7 +188,7 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
             path: POSTGRES_ENV,
             mode: "644",
             owner: "root:root",
-            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\nPEER_SLOT=${node.replication === "streaming" ? slotName(node.peerName) : ""}\n`,
+            content: `PG_VERSION=${node.version}\nPEER_IP=${node.peerIp}\nPEER_NAME=${node.peerName}\nPEER_SLOT=${node.replication === "streaming" ? slotName(node.peerName) : ""}\n`,
         },
         {
             path: "/etc/systemd/system/postgresql@.service.d/crosscloud-boot-fence.conf",
@@ -179,10 +197,28 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
             content: `# Managed by crosscloud (Pulumi).\n[Service]\nExecStartPre=${HELPER_DIR}/boot-fence\n`,
             flag: "units",
         },
+        // While running, a primary whose peer was promoted on a newer timeline (a partition) stops.
+        helper("fence-watch"),
+        {
+            path: "/etc/systemd/system/crosscloud-fence-watch.service",
+            mode: "644",
+            owner: "root:root",
+            content: fillTemplate("fence-watch.service", { HELPER_DIR }),
+            flag: "units",
+        },
+        // crosscloud:synchronousStandbyLoss degrade: synchronous off while the standby is gone (enabled then only).
+        helper("sync-watch"),
+        {
+            path: "/etc/systemd/system/crosscloud-sync-watch.service",
+            mode: "644",
+            owner: "root:root",
+            content: fillTemplate("sync-watch.service", { HELPER_DIR }),
+            flag: "units",
+        },
     ];
     return {
         title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,
-        body: ["postgres-lib.sh", "postgres-node.sh"],
+        body: ["postgres-lib.sh", "postgres-rejoin.sh", "postgres-node.sh"],
         vars: {
             PG_VERSION: node.version,
             ROLE: node.role,
@@ -192,6 +228,10 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
             SLOT: slotName(node.name),
             REPLICATION: node.replication,
             RESTART_POLICY: s.restartPolicy,
+            DISCARD_DIVERGED: s.discardDiverged,
+            SYNCHRONOUS: node.synchronous,
+            SYNC_STANDBY_LOSS: node.synchronousStandbyLoss,
+            PEER_NAME: node.peerName,
             ...POSTGRES_STEP_VARS.node,
         },
         files,

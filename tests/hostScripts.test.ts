@@ -1,10 +1,12 @@
 // Parts of the host scripts run as a host runs them, with the commands they call (apt, dpkg) stubbed
 // on PATH: each stub records its call, so the tests see what the host would have done, in order.
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { fenceScript } from "../scripts/postgresSteps";
+import { renderHostScript } from "../scripts/render";
 
 const HOST = path.join(__dirname, "..", "scripts", "host");
 
@@ -147,5 +149,32 @@ echo "found $data_disk"
             ],
         );
         assert.ok(r.seconds >= 1 && r.seconds < 4, `took ${r.seconds} s`);
+    });
+});
+
+describe("every host step: a command that ends it says which on stderr, pipelines included", function () {
+    // The header and library of a real step (the fence), cut before its own steps, then `body`.
+    const run = (body: string) => {
+        const script = renderHostScript(fenceScript(15, "aws", "10.0.0.1"));
+        const head = script.slice(0, script.indexOf("# --- steps"));
+        return spawnSync("bash", ["-c", `${head}${body}\nfinish\n`], { encoding: "utf8" });
+    };
+
+    it("names a failing pipeline's last command and every status (pipefail: grep failed, tail did not)", function () {
+        const r = run("grep no-such-line /dev/null | tail -n 1");
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /^crosscloud: error: line \d+: "tail -n 1" exited 1 \(pipeline statuses: 1 0\)\n$/);
+        assert.strictEqual(r.stdout, "");
+    });
+
+    it("names a failing command inside a function, and says nothing of a failure a condition handles", function () {
+        const r = run("check() { false || true; if false; then :; fi; test -d /no/such/dir; }\ncheck");
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /^crosscloud: error: line \d+: "test -d \/no\/such\/dir" exited 1 \(pipeline statuses: 1\)\n/);
+    });
+
+    it("leaves die's own message alone", function () {
+        const r = run('die "the cause, and the fix"');
+        assert.deepStrictEqual([r.status, r.stderr], [1, "crosscloud: error: the cause, and the fix\n"]);
     });
 });

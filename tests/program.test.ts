@@ -809,7 +809,7 @@ describe("bad configuration is refused before anything is created", function () 
         ],
         [
             "zero-loss with log shipping",
-            { "crosscloud:synchronous": "on", "crosscloud:replication": "log-shipping" },
+            { "crosscloud:synchronous": "on", "crosscloud:synchronousStandbyLoss": "block", "crosscloud:replication": "log-shipping" },
             `crosscloud:synchronous "on" needs a streaming standby: set crosscloud:replication to "streaming" or crosscloud:synchronous to "off".`,
         ],
         [
@@ -826,6 +826,26 @@ describe("bad configuration is refused before anything is created", function () 
             "a WAL segment size initdb refuses",
             { "crosscloud:walSegmentSizeMb": "3" },
             `crosscloud:walSegmentSizeMb "3" is not a power of 2 from 1 to 1024 (MB): use 16 (PostgreSQL's default) or e.g. 4 for a slow tunnel.`,
+        ],
+        [
+            "a synchronous level without a choice for the standby's loss",
+            { "crosscloud:synchronous": "remote_apply" },
+            `crosscloud:synchronous "remote_apply" needs crosscloud:synchronousStandbyLoss: "block" (no commit is acknowledged while the standby is gone: writes wait) or "degrade" (commits go on asynchronously after 5 s without the standby, and may be lost in a failover until it is back).`,
+        ],
+        [
+            "an unknown choice for the synchronous standby's loss",
+            { "crosscloud:synchronous": "on", "crosscloud:synchronousStandbyLoss": "wait" },
+            `crosscloud:synchronousStandbyLoss "wait" is not a choice: use "block" or "degrade".`,
+        ],
+        [
+            "a choice for the standby's loss while asynchronous",
+            { "crosscloud:synchronousStandbyLoss": "degrade" },
+            `crosscloud:synchronousStandbyLoss "degrade" has no effect while crosscloud:synchronous is "off": remove it, or set crosscloud:synchronous.`,
+        ],
+        [
+            "a consent that names no divergence",
+            { "crosscloud:discardDiverged": "yes" },
+            `crosscloud:discardDiverged "yes" is not a divergence: copy SYSTEM_ID:TIMELINE:FORK_LSN (e.g. 7301234567890123456:1:0/3000060) from the rejoin step's error, or leave it empty.`,
         ],
         [
             "a malformed previous key during a rotation",
@@ -993,6 +1013,66 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
     });
 });
 
+describe("rejoin after a divergence: crosscloud:discardDiverged and the rejoinDivergence output", function () {
+    const KEY = "7301234567890123456:1:0/3000060";
+    const DISCARDED =
+        "12 transactions after the fork at 0/3000060 on timeline 1, saved in /var/lib/postgresql/crosscloud-diverged/7301234567890123456-tl1-0-3000060";
+    async function rejoin(consent: string | undefined, nodeStdout: string): Promise<ProgramRun> {
+        const cloud = cloudResources(GENERATED_KEYS);
+        return runProgram({
+            config: { ...DEV_STACK, "crosscloud:primary": "azure", ...(consent ? { "crosscloud:discardDiverged": consent } : {}) },
+            secretKeys: SECRET_KEYS,
+            newResource: async (res) => {
+                const answer = await cloud(res);
+                return res.name === "postgres-aws-node" ? { ...answer, state: { ...answer.state, stdout: nodeStdout } } : answer;
+            },
+            call: cloudCalls(),
+        });
+    }
+
+    it("hands the consent to both database hosts' steps, and reports what the rejoin discarded", async function () {
+        const run = await rejoin(
+            KEY,
+            `crosscloud: divergence: ${DISCARDED}\ncrosscloud: changed: discarded here, with consent (crosscloud:discardDiverged), ${DISCARDED} (at +9.3 s)\n`,
+        );
+        for (const step of ["postgres-aws-node", "postgres-azure-node"]) {
+            assert.match(named(run, step).inputs.stdin, new RegExp(`^readonly DISCARD_DIVERGED='${KEY}'$`, "m"));
+        }
+        assert.strictEqual(run.outputs.rejoinDivergence, DISCARDED);
+    });
+
+    it("fails the run with the failed step's error, creates nothing that depends on it, and lets the rest finish (as pulumi up does)", async function () {
+        const cloud = cloudResources(GENERATED_KEYS);
+        const created: string[] = [];
+        await assert.rejects(
+            runProgram({
+                config: { ...DEV_STACK, "crosscloud:primary": "azure" },
+                secretKeys: SECRET_KEYS,
+                newResource: async (res) => {
+                    if (res.name === "postgres-aws-node") {
+                        throw new Error("postgres-aws-node failed: crosscloud: error: set crosscloud:discardDiverged to KEY");
+                    }
+                    const answer = await cloud(res);
+                    created.push(res.name);
+                    return answer;
+                },
+                call: cloudCalls(),
+            }),
+            { message: "postgres-aws-node failed: crosscloud: error: set crosscloud:discardDiverged to KEY" },
+        );
+        assert.ok(created.includes("postgres-primary") && !created.includes("postgres-check"), created.join(" "));
+    });
+
+    it("reports none when the rejoin discarded nothing, and gives no consent by default", async function () {
+        const run = await rejoin(
+            undefined,
+            "crosscloud: nothing to rewind: this host wrote nothing after 0/3000060 (the new primary has all of it)\n",
+        );
+        assert.match(named(run, "postgres-aws-node").inputs.stdin, /^readonly DISCARD_DIVERGED=''$/m);
+        assert.strictEqual(run.outputs.rejoinDivergence, "none");
+    });
+});
+
 describe("unplanned failover (npm run failover)", function () {
     let r: ProgramRun;
     before(async function () {
@@ -1073,5 +1153,45 @@ describe("NSG priorities are fixed per rule (NSG_RULE_PRIORITIES), not handed ou
                 seen.add(key);
             }
         }
+    });
+});
+
+describe("synchronous mode: crosscloud:synchronousStandbyLoss on the hosts and the synchronousMode output", function () {
+    async function up(config: Record<string, unknown>, primaryStdout: string): Promise<ProgramRun> {
+        const cloud = cloudResources(GENERATED_KEYS);
+        return runProgram({
+            config: { ...DEV_STACK, ...config },
+            secretKeys: SECRET_KEYS,
+            newResource: async (res) => {
+                const answer = await cloud(res);
+                return res.name === "postgres-aws-node" ? { ...answer, state: { ...answer.state, stdout: primaryStdout } } : answer;
+            },
+            call: cloudCalls(),
+        });
+    }
+
+    it("hands the choice to both hosts' steps and their watcher's env, and reports what the primary's step said", async function () {
+        const said =
+            "remote_apply with standby azure; standby loss: degrade (after 5 s without it, commits go on asynchronously until it streams again)";
+        const run = await up(
+            { "crosscloud:synchronous": "remote_apply", "crosscloud:synchronousStandbyLoss": "degrade" },
+            `crosscloud: synchronous: ${said}\ncrosscloud: status: primary ready\n`,
+        );
+        for (const step of ["postgres-aws-node", "postgres-azure-node"]) {
+            const stdin = named(run, step).inputs.stdin as string;
+            assert.match(stdin, /^readonly SYNC_STANDBY_LOSS='degrade'$/m);
+            assert.match(stdin, /^readonly SYNCHRONOUS='remote_apply'$/m);
+            assert.match(stdin, /^PEER_NAME=(aws|azure)$/m);
+        }
+        assert.strictEqual(run.outputs.synchronousMode, said);
+    });
+
+    it("is off with no choice by default", async function () {
+        const run = await up(
+            {},
+            "crosscloud: synchronous: off (asynchronous: a failover loses the commits the standby had not received)\n",
+        );
+        assert.match(named(run, "postgres-aws-node").inputs.stdin as string, /^readonly SYNC_STANDBY_LOSS=''$/m);
+        assert.strictEqual(run.outputs.synchronousMode, "off (asynchronous: a failover loses the commits the standby had not received)");
     });
 });

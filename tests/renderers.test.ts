@@ -124,6 +124,7 @@ describe("small renderers", function () {
             peerIp: "10.20.1.10",
             replication: "streaming",
             synchronous: "off",
+            synchronousStandbyLoss: "",
             clientCidrs: ["10.10.8.0/24"],
             maxSlotWalKeepSize: "4GB",
             walSegmentSizeMb: 16,

@@ -7,7 +7,7 @@ import { SpawnSyncReturns, execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { promoteScript } from "../scripts/postgresSteps";
+import { failoverFenceScript, promoteScript } from "../scripts/postgresSteps";
 import { hostTemplate, renderHostScript } from "../scripts/render";
 import { cloudCalls, cloudResources } from "../mockcloud/cloudMocks";
 import { runProgram } from "../mockcloud/programRunner";
@@ -86,7 +86,10 @@ describe("shellcheck", function () {
             newResource: cloudResources(GENERATED_KEYS),
             call: cloudCalls(),
         });
-        const scripts: Record<string, string> = { "failover-promote": renderHostScript(promoteScript(16)) };
+        const scripts: Record<string, string> = {
+            "failover-promote": renderHostScript(promoteScript(16)),
+            "failover-fence": renderHostScript(failoverFenceScript(16)),
+        };
         for (const cmd of ofType(run, "command:remote:Command")) {
             scripts[cmd.name] = cmd.inputs.stdin;
         }

@@ -29,6 +29,7 @@ export const SECOND_STACK: Record<string, unknown> = {
     "crosscloud:clientCidrs": ["172.16.8.0/24", "192.168.66.0/24"],
     "crosscloud:postgresVersion": "17",
     "crosscloud:synchronous": "remote_apply",
+    "crosscloud:synchronousStandbyLoss": "degrade",
     "crosscloud:ipsecCipher": "chacha20-poly1305",
     "crosscloud:awsGatewayType": "c6in.large",
     "crosscloud:awsDbType": "r6i.large",

@@ -596,7 +596,10 @@ async function postgresBench(hosts: BenchHosts, opts: BenchOptions, result: Benc
     }
     for (const level of reconfigure ? opts.syncLevels : []) {
         await step(`bench: pgbench, synchronous_commit = ${level}`, async () => {
-            result.upSeconds[`synchronous=${level}`] = await reconfigure!({ "crosscloud:synchronous": level });
+            result.upSeconds[`synchronous=${level}`] = await reconfigure!({
+                "crosscloud:synchronous": level,
+                "crosscloud:synchronousStandbyLoss": "block",
+            });
             const names = (await psql(primaryHost, "SHOW synchronous_standby_names")).trim();
             const commit = (await psql(primaryHost, "SHOW synchronous_commit")).trim();
             if (commit !== level || !names.includes(standbyName)) {
@@ -610,7 +613,10 @@ async function postgresBench(hosts: BenchHosts, opts: BenchOptions, result: Benc
     }
     if (reconfigure && opts.syncLevels.length > 0) {
         await step("bench: back to crosscloud:synchronous = off", async () => {
-            result.upSeconds["synchronous=off"] = await reconfigure({ "crosscloud:synchronous": "off" });
+            result.upSeconds["synchronous=off"] = await reconfigure({
+                "crosscloud:synchronous": "off",
+                "crosscloud:synchronousStandbyLoss": "",
+            });
             return (await psql(primaryHost, "SHOW synchronous_commit")).trim();
         });
     }

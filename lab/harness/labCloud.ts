@@ -14,6 +14,8 @@ import { interpretUserData } from "./cloudInit";
 const REPO = path.resolve(__dirname, "../..");
 export const LAB_DIR = path.join(REPO, ".lab");
 const CTL = path.join(REPO, "lab/infra/ctl.sh");
+/** The subnets and routes applied in this lab (under ctl/, which down.sh removes with the lab). */
+const NETWORK_STATE = path.join(LAB_DIR, "ctl", "network-applied.json");
 const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
 /** Each command's last successful run: a fingerprint of what it ran, and its result. */
 const COMMAND_STATE = path.join(LAB_DIR, "command-state.json");
@@ -116,15 +118,15 @@ export class LabCloud {
         this.byId.set(result.id, { type: r.type, name: r.name, inputs: r.inputs, state });
         switch (r.type) {
             case "aws:ec2/subnet:Subnet":
-                await labctl(["subnet-add", "aws", r.inputs.cidrBlock]);
+                await this.network(["subnet-add", "aws", r.inputs.cidrBlock]);
                 break;
             case "aws:ec2/routeTableAssociation:RouteTableAssociation":
                 await this.applyAwsRoutes(r.inputs.subnetId, r.inputs.routeTableId);
                 break;
             case "azure-native:network:Subnet":
-                await labctl(["subnet-add", "azure", r.inputs.addressPrefix]);
+                await this.network(["subnet-add", "azure", r.inputs.addressPrefix]);
                 for (const route of r.inputs.routeTable ? this.get(r.inputs.routeTable.id).inputs.routes : []) {
-                    await labctl(["route-set", "azure", r.inputs.addressPrefix, route.addressPrefix, route.nextHopIpAddress]);
+                    await this.network(["route-set", "azure", r.inputs.addressPrefix, route.addressPrefix, route.nextHopIpAddress]);
                 }
                 break;
             case "aws:ec2/instance:Instance":
@@ -160,6 +162,21 @@ export class LabCloud {
         return [...this.byId.values()].find((r) => r.type === type && match(r.inputs));
     }
 
+    /**
+     * A subnet or route as the program declares it, applied in the lab once: a cloud keeps it between runs
+     * (the engine, with state, would not create it again), and the lab's records keep it across a site
+     * crash. Each labctl call into a busy kernel costs seconds; every `up` declared them all again.
+     */
+    private async network(args: string[]): Promise<void> {
+        const key = args.join(" ");
+        const read = (): string[] => (fs.existsSync(NETWORK_STATE) ? (JSON.parse(fs.readFileSync(NETWORK_STATE, "utf8")) as string[]) : []);
+        if (read().includes(key)) {
+            return;
+        }
+        await labctl(args);
+        fs.writeFileSync(NETWORK_STATE, JSON.stringify([...read(), key]));
+    }
+
     private async applyAwsRoutes(subnetId: string, routeTableId: string): Promise<void> {
         const cidr = this.get(subnetId).inputs.cidrBlock;
         for (const route of this.get(routeTableId).inputs.routes ?? []) {
@@ -176,7 +193,7 @@ export class LabCloud {
                 }
                 nextHop = instance.inputs.privateIp;
             }
-            await labctl(["route-set", "aws", cidr, route.cidrBlock, nextHop]);
+            await this.network(["route-set", "aws", cidr, route.cidrBlock, nextHop]);
         }
     }
 
@@ -294,8 +311,9 @@ export class LabCloud {
     private ensureBooted(address: string): Promise<void> {
         const host = this.hostAt(address);
         host.booted ??= (async () => {
-            // A host from an earlier run of the program is the same VM: it stays as it is.
-            if ((await labctl(["hosts"])).split("\n").some((line) => line.split(/\s+/)[0] === host.name)) {
+            // A host from an earlier run of the program is the same VM: it stays as it is. ctl.sh records
+            // each host it booted (and forgets one it deleted), so no call into the kernels is needed.
+            if (fs.existsSync(path.join(LAB_DIR, "ctl", "hosts", host.name))) {
                 return;
             }
             const spec = host.build();

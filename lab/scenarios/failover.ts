@@ -9,12 +9,13 @@ import * as path from "path";
 import { LAB_DIR, labctl } from "../harness/labCloud";
 import { Lab, peerOf, psql, shell, waitFor } from "../harness/lab";
 import { LoadClient } from "../harness/load";
+import { rejoinUp } from "../harness/rejoin";
 import { switchoverTo } from "./switchover";
 
 const REPO = path.resolve(__dirname, "../..");
 
 /** `npm run failover -- SITE --hosts FILE --key FILE`, as a user would run it (here inside the lab's netns). */
-function runFailover(site: string, hostsFile: string, keyFile: string): Promise<string> {
+export function runFailover(site: string, hostsFile: string, keyFile: string): Promise<string> {
     return new Promise((resolve, reject) =>
         execFile(
             "node",
@@ -90,6 +91,11 @@ async function failoverThrough(lab: Lab, outage: Outage): Promise<void> {
         if (!/^crosscloud: status: promoted at [0-9A-F]+\/[0-9A-F]+$/m.test(report) || !lastCommit || !/^crosscloud: RPO: /m.test(report)) {
             throw new Error(`the failover did not report the promotion, the last replayed commit and the RPO:\n${report}`);
         }
+        // The old primary is gone: the failover must say it could not fence it, and how to later.
+        const notFenced = /^crosscloud: warning: the old primary on \S+ was NOT fenced: (.*)$/m.exec(report)?.[1];
+        if (!notFenced || !/--fence-only/.test(report)) {
+            throw new Error(`the failover did not say that it could not fence the lost old primary, nor how to later:\n${report}`);
+        }
         lastReplayedCommit = Date.parse(lastCommit.replace(" ", "T").replace(/\+00$/, "Z")) / 1000;
         const ips = lab.databaseIps;
         await waitFor(`commits on the promoted ${survivor}`, 60, async () =>
@@ -116,7 +122,7 @@ async function failoverThrough(lab: Lab, outage: Outage): Promise<void> {
             .filter((l) => /^crosscloud: (last received WAL|changed: promoted)/.test(l))
             .map((l) => l.replace("crosscloud: ", ""))
             .join("; ");
-        return `${before.length} commits before the power cut, ${lostRows.length} lost (RPO; all after the last replayed commit); npm run failover returned ${promotedAfter.toFixed(1)} s after the cut; first write on ${survivor} ${(resumed.at - crashedAt).toFixed(1)} s after it; reported: ${line}`;
+        return `${before.length} commits before the power cut, ${lostRows.length} lost (RPO; all after the last replayed commit); npm run failover returned ${promotedAfter.toFixed(1)} s after the cut (old primary not fenced: ${notFenced}); first write on ${survivor} ${(resumed.at - crashedAt).toFixed(1)} s after it; reported: ${line}`;
     });
 
     await lab.step(`the old primary ${lost}-database powers on read-only (boot fence)`, async () => {
@@ -140,7 +146,7 @@ async function failoverThrough(lab: Lab, outage: Outage): Promise<void> {
     });
 
     await lab.step(`pulumi up with primary=${survivor} rejoins ${lost} as a standby; no commit lost since the failover`, async () => {
-        await lab.up({ "crosscloud:primary": survivor }, () => undefined);
+        const divergence = await rejoinUp(lab, survivor);
         const streaming = (await psql(`${survivor}-database`, "SELECT application_name, state FROM pg_stat_replication")).trim();
         if (!streaming.includes(`${lost}|streaming`)) {
             throw new Error(`replication does not stream from ${survivor} to ${lost}: ${streaming || "(no walsender)"}`);
@@ -148,9 +154,23 @@ async function failoverThrough(lab: Lab, outage: Outage): Promise<void> {
         const commits = await load.stop();
         const since = commits.filter((c) => c.at > crashedAt);
         await load.assertNoneLost(survivor, since);
+        // Every commit the client saw on the old primary is on the survivor, or saved by the rejoin.
+        const present = await load.rowsOn(survivor);
+        const missing = commits.filter((c) => !present.has(c.id) && !divergence?.savedIds.has(c.id));
+        if (missing.length > 0) {
+            throw new Error(
+                `${missing.length} acknowledged commits are neither on ${survivor} nor in the rejoin's saved set: ids ${missing
+                    .slice(0, 10)
+                    .map((c) => c.id)
+                    .join(", ")}`,
+            );
+        }
         const rewind = fs.readFileSync(path.join(LAB_DIR, "logs", "commands", `postgres-${lost}-node.log`), "utf8");
-        const how = /rejoined .* \(pg_rewind\)/.test(rewind) ? "pg_rewind" : "?";
-        return `${lost} streams from ${survivor} (rejoined with ${how}); ${since.length} commits since the failover, all on ${survivor}`;
+        const how = /rejoined \S+ as its standby \(([^)]+)\)/.exec(rewind)?.[1] ?? "?";
+        const saved = divergence
+            ? `the rejoin stopped on divergence ${divergence.key} (${divergence.transactions} transactions saved in ${divergence.dir}, ${divergence.savedIds.size} of the client's rows among them) and went on with crosscloud:discardDiverged; rejoinDivergence: ${divergence.output}`
+            : "nothing after the fork to save";
+        return `${lost} streams from ${survivor} (rejoined with ${how}); ${since.length} commits since the failover, all on ${survivor}; every acknowledged commit on ${survivor} or saved; ${saved}`;
     });
 
     await switchoverTo(lab, lost);

@@ -9,11 +9,13 @@ import { firstBoot } from "./firstBoot";
 import { gatewayRestart } from "./gatewayRestart";
 import { hostKeyPinning } from "./hostKeyPinning";
 import { idempotency } from "./idempotency";
+import { partition, partitionSync } from "./partition";
 import { rekey, rekeyLong } from "./rekey";
 import { replicationSecurity } from "./replicationSecurity";
 import { secretScan } from "./secretScan";
 import { slotOutage } from "./slotOutage";
 import { switchoverRoundTrip } from "./switchover";
+import { synchronousMode } from "./synchronousMode";
 import { tunnelMismatch } from "./tunnelMismatch";
 import { validation } from "./validation";
 import { wanCapture } from "./wanCapture";
@@ -29,6 +31,10 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     failover: unplannedFailover,
     // The two-kernel lab (issue 15): a whole cloud's outage.
     siteCrash,
+    // Partition safety (issue 16): a partition with two writable primaries, fenced and rejoined.
+    partition,
+    partitionSync,
+    synchronousMode,
     // Faults, bad input and security (issue 5).
     wanCapture,
     replicationSecurity,
@@ -54,6 +60,11 @@ export const TEST_SCENARIOS = [
     "switchover",
     "failover",
     "siteCrash",
+    // partition leaves the primary on the other side; synchronousMode leaves the lab synchronous (degrade);
+    // partitionSync partitions the primary's side, which brings the primary home, and ends asynchronous.
+    "partition",
+    "synchronousMode",
+    "partitionSync",
     "wanCapture",
     "replicationSecurity",
     "hostKeyPinning",

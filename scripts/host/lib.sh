@@ -12,6 +12,12 @@ die() {
     printf 'crosscloud: error: %s\n' "$*" >&2
     exit 1
 }
+# Any other command that ends the script (set -e) says so on stderr, with every status of its pipeline:
+# under pipefail the failing command may not be the last one, whose text $BASH_COMMAND holds.
+# (set -E, in the script's first lines, carries this trap into functions and command substitutions.)
+crosscloud_failed() { printf 'crosscloud: error: line %s: "%s" exited %s (pipeline statuses: %s)\n' "$3" "$4" "$1" "$2" >&2; }
+# shellcheck disable=SC2016 # expanded when the trap fires
+trap 'crosscloud_failed "$?" "${PIPESTATUS[*]}" "$LINENO" "$BASH_COMMAND"' ERR
 # Seconds since the script started, to a tenth (when each change happened: switchover timings).
 elapsed() {
     local us=$((${EPOCHREALTIME/./} - CROSSCLOUD_STARTED_US))

@@ -55,13 +55,29 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
     # the peer checks again and promotes, or stops with the reason.
     # One query a poll, so a poll that finds the peer caught up promotes it in the same round trip.
+    # A peer that is a primary already was promoted by someone else (npm run failover): whether it has
+    # everything is told by its timeline history (where it left our timeline), not by it being a primary.
+    our_timeline=$(control "Latest checkpoint's TimeLineID")
+    peer_state=""
     promote_peer() {
         local answer
         answer=$(peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
-        [[ $answer == true || $answer == primary ]]
+        case $answer in
+        true) peer_state=promoted ;;
+        primary) peer_state=primary ;;
+        *) return 1 ;;
+        esac
     }
     if POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" promote_peer; then
-        changed "promoted ${PEER_IP}: it had replayed past ${fenced_at}"
+        if [[ $peer_state == promoted ]]; then
+            changed "promoted ${PEER_IP}: it had replayed past ${fenced_at}"
+        elif fork=$(peer_fork_point "$our_timeline") && (($(lsn_number "$fork") > $(lsn_number "$fenced_at"))); then
+            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, past this primary's last WAL at ${fenced_at}: it has all of it"
+        elif [[ -n $fork ]]; then
+            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, before this primary's last WAL at ${fenced_at}: this host holds WAL the new primary lacks; it stays here, stopped, and the rejoin saves and reports it before anything is discarded"
+        else
+            log "${PEER_IP} was already a primary, and its timeline history does not show where it left timeline ${our_timeline}: whether it has this primary's last WAL (${fenced_at}) is not proven; this host stays stopped, and the rejoin decides with pg_rewind"
+        fi
     else
         log "${PEER_IP} was not promoted from here (not past ${fenced_at} within ${CATCHUP_TIMEOUT} s, or unreachable): its postgres-primary step checks again"
     fi

@@ -6,7 +6,9 @@ readonly CLUSTER="${PG_VERSION}-main"
 readonly BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
 readonly UNIT="postgresql@${PG_VERSION}-main"
 
-psql_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+# crosscloud's own statements commit locally: with crosscloud:synchronous on, a primary whose standby is
+# made or rejoined by a later step of the same `up` would otherwise wait on it forever (CREATE ROLE, GRANT).
+psql_admin() { runuser -u postgres -- env PGOPTIONS="-c synchronous_commit=local" psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 is_standby() { [[ -f $PGDATA/standby.signal ]]; }
 running() { systemctl is-active --quiet "$UNIT"; }
 ready() { runuser -u postgres -- pg_isready -q; }
@@ -15,6 +17,24 @@ in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
 # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
 # walreceiver set it themselves).
 peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
+# A replication command (IDENTIFY_SYSTEM, TIMELINE_HISTORY N) on the peer; fails when unreachable.
+peer_replication_sql() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10 dbname=replication replication=true" -c "$1"; }
+# lsn_number X/Y: an LSN as a number, to compare two.
+lsn_number() { echo $((16#${1%/*} * 4294967296 + 16#${1#*/})); }
+# peer_fork_point OUR_TIMELINE: where the peer's current timeline left OUR_TIMELINE, from its timeline
+# history file, as PostgreSQL itself decides it; empty (and status 1) when that cannot be told: the
+# peer unreachable, on our timeline or an older one, or OUR_TIMELINE not in its history.
+peer_fork_point() {
+    local ours=$1 identity theirs history fork
+    identity=$(peer_replication_sql IDENTIFY_SYSTEM 2>/dev/null) || return 1
+    theirs=$(cut -d'|' -f2 <<<"$identity")
+    [[ $theirs =~ ^[0-9]+$ ]] && ((theirs > ours)) || return 1
+    history=$(peer_replication_sql "TIMELINE_HISTORY ${theirs}" 2>/dev/null) || return 1
+    # Lines "TLI<tab>SWITCHPOINT<tab>reason"; psql puts the file name and a | before the first.
+    fork=$(awk -F'\t' -v t="$ours" '{ sub(/^[^|]*\|/, "") } $1 == t { print $2 }' <<<"$history")
+    [[ $fork =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || return 1
+    printf '%s\n' "$fork"
+}
 # The replication user's ordinary connection to the peer's postgres database (peer_sql, the fence's session).
 peer_db_conninfo() { printf '%s' "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=5 dbname=postgres"; }
 peer_sql() { runuser -u postgres -- psql -w -X -q -At "$(peer_db_conninfo)" -c "$1" 2>/dev/null; }

@@ -3,7 +3,9 @@
 # switchover) is only prepared here, with the old primary still taking writes: the postgres-primary
 # step promotes it after the fence. A host that is to become standby while it was the primary
 # rejoins the new primary with pg_rewind instead of a new base backup.
-# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICES PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report),
+# Reads: PG_VERSION ROLE WAL_SEGMENT_MB DATA_DEVICES PEER_IP SLOT REPLICATION RESTART_POLICY (restart|report)
+# DISCARD_DIVERGED (postgres-rejoin.sh), SYNCHRONOUS SYNC_STANDBY_LOSS (block|degrade|"") PEER_NAME
+# SYNC_DEGRADED_CONF SYNC_DEGRADE_AFTER_SECONDS,
 # and the host constants POSTGRES_HOME ARCHIVE_DIR REPLICATION_USER REPLICATION_CONNINFO.
 # Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
 
@@ -119,6 +121,15 @@ ensure_enabled crosscloud-wal-archive-prune.timer
 ensure_running crosscloud-wal-archive-prune.timer 0
 ensure_enabled crosscloud-slot-heal.timer
 ensure_running crosscloud-slot-heal.timer "$CHANGED_units"
+ensure_enabled crosscloud-fence-watch.service
+ensure_running crosscloud-fence-watch.service "$CHANGED_units"
+if [[ $SYNC_STANDBY_LOSS == degrade ]]; then
+    ensure_enabled crosscloud-sync-watch.service
+    ensure_running crosscloud-sync-watch.service "$CHANGED_units"
+elif [[ -f /etc/systemd/system/crosscloud-sync-watch.service ]] && systemctl is-enabled --quiet crosscloud-sync-watch.service; then
+    systemctl disable --now --quiet crosscloud-sync-watch.service
+    changed "stopped crosscloud-sync-watch (crosscloud:synchronousStandbyLoss is no longer degrade)"
+fi
 ensure_enabled postgresql
 
 # Config changes are reloaded; a setting that needs a restart restarts the server.
@@ -143,6 +154,38 @@ apply_config() {
     fi
 }
 
+# --- synchronous mode: what a primary does while its standby is gone. `degrade` starts asynchronous
+# until the standby streams (sync-watch then turns synchronous on, and off again after
+# SYNC_DEGRADE_AFTER_SECONDS without it), so that no commit of this `up` waits on the standby that a
+# later step makes or rejoins; `block` and a standby carry no override.
+degraded_conf=/etc/postgresql/${PG_VERSION}/main/conf.d/${SYNC_DEGRADED_CONF}
+standby_streaming() {
+    running && ! is_standby &&
+        [[ $(psql_admin -c "SELECT count(*) FROM pg_stat_replication WHERE application_name = '${PEER_NAME}' AND state = 'streaming'") == 1 ]]
+}
+if [[ $ROLE == primary && $SYNC_STANDBY_LOSS == degrade ]]; then
+    if [[ ! -f $degraded_conf ]] && ! standby_streaming; then
+        install -o postgres -g postgres -m 644 /dev/stdin "$degraded_conf" <<EOF
+# Written by crosscloud (crosscloud:synchronousStandbyLoss degrade): the standby ${PEER_NAME}
+# is not streaming, so commits do not wait for it. sync-watch removes this once it streams again.
+synchronous_standby_names = ''
+EOF
+        CHANGED_conf=1
+        changed "asynchronous until the standby ${PEER_NAME} streams (crosscloud:synchronousStandbyLoss degrade; sync-watch turns synchronous on then)"
+    fi
+elif [[ -f $degraded_conf ]]; then
+    rm -f "$degraded_conf"
+    CHANGED_conf=1
+    changed "removed ${SYNC_DEGRADED_CONF}"
+fi
+if [[ $ROLE == primary ]]; then
+    case $SYNC_STANDBY_LOSS in
+    block) log "synchronous: ${SYNCHRONOUS} with standby ${PEER_NAME}; standby loss: block (while it is gone, commits wait for it: no commit is acknowledged without it)" ;;
+    degrade) log "synchronous: ${SYNCHRONOUS} with standby ${PEER_NAME}; standby loss: degrade (after ${SYNC_DEGRADE_AFTER_SECONDS} s without it, commits go on asynchronously until it streams again)" ;;
+    *) log "synchronous: off (asynchronous: a failover loses the commits the standby had not received)" ;;
+    esac
+fi
+
 # --- primary
 if [[ $ROLE == primary ]]; then
     if is_standby && [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(peer_sql "SELECT pg_is_in_recovery()") == t ]]; then
@@ -166,6 +209,16 @@ if [[ $ROLE == primary ]]; then
 fi
 
 # --- standby: a copy of the primary, made once through the tunnel, then kept by replication
+# base_backup CONNINFO: replaces PGDATA with a copy of the primary (pg_basebackup), a standby of it.
+base_backup() {
+    local slot_arg=()
+    log "making ${PGDATA} a copy of the primary ${PEER_IP} (pg_basebackup)"
+    systemctl stop "$UNIT"
+    find "$PGDATA" -mindepth 1 -delete
+    [[ $REPLICATION == streaming ]] && slot_arg=(--slot="$SLOT")
+    runuser -u postgres -- pg_basebackup -d "$1" -D "$PGDATA" -X stream --checkpoint=fast "${slot_arg[@]}"
+    runuser -u postgres -- touch "$PGDATA/standby.signal"
+}
 if [[ $ROLE == standby ]]; then
     conn="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10"
     primary_id=$(peer_system_id) ||
@@ -173,30 +226,29 @@ if [[ $ROLE == standby ]]; then
     local_id=$(control "Database system identifier" || true) # empty after an interrupted base backup
     if [[ $local_id == "$primary_id" ]] && { ! is_standby || [[ -f $PGDATA/crosscloud.fenced ]]; }; then
         # The old primary of this same cluster (fenced by a switchover, or left behind by a failover):
-        # rewind whatever it wrote after the new primary's fork, then follow the new primary.
+        # follow the new primary, rewinding what it wrote after the fork only once that is saved and
+        # discarded with consent (postgres-rejoin.sh). It stays a stopped standby until then: standby.signal
+        # is kept, so that no restart in between makes it a primary again.
         if running; then
             systemctl stop "$UNIT"
             changed "stopped the old primary"
         fi
-        rm -f "$PGDATA/standby.signal"
-        runuser -u postgres -- "$BIN/pg_rewind" --target-pgdata="$PGDATA" --source-server="${conn} dbname=postgres" \
-            --restore-target-wal --config-file="/etc/postgresql/${PG_VERSION}/main/postgresql.conf" 2>&1 | tail -n 2
+        runuser -u postgres -- touch "$PGDATA/standby.signal"
+        rejoin_old_primary "${conn} dbname=postgres" "$local_id"
+        if [[ $rejoin_how == base\ backup* ]]; then
+            base_backup "$conn"
+            changed "discarded here, with consent (crosscloud:discardDiverged), ${rejoin_discarded}; rebuilt by a base backup: ${rewind_missing}"
+        fi
         runuser -u postgres -- touch "$PGDATA/standby.signal"
         rm -f "$PGDATA/crosscloud.fenced"
-        changed "rejoined ${PEER_IP} as its standby (pg_rewind)"
+        changed "rejoined ${PEER_IP} as its standby (${rejoin_how})"
     elif [[ $local_id != "$primary_id" ]] || ! is_standby; then
         # Never replace a database with a copy of the peer: only an empty cluster this step made, a
         # standby (a copy of something) or an interrupted base backup (no identifier) may go.
         if [[ -n $local_id && ! -f $PGDATA/crosscloud.fresh ]] && ! is_standby; then
             die "this host holds a PostgreSQL cluster (system identifier ${local_id}) that is neither a copy of the primary on ${PEER_IP} (${primary_id}) nor a standby: refusing to replace it with a base backup. If it holds your data, set crosscloud:primary to this host's site; if it may be discarded, move ${PGDATA} away and run pulumi up again"
         fi
-        log "making ${PGDATA} a copy of the primary ${PEER_IP} (pg_basebackup)"
-        systemctl stop "$UNIT"
-        find "$PGDATA" -mindepth 1 -delete
-        slot_arg=()
-        [[ $REPLICATION == streaming ]] && slot_arg=(--slot="$SLOT")
-        runuser -u postgres -- pg_basebackup -d "$conn" -D "$PGDATA" -X stream --checkpoint=fast "${slot_arg[@]}"
-        runuser -u postgres -- touch "$PGDATA/standby.signal"
+        base_backup "$conn"
         changed "pg_basebackup from ${PEER_IP}"
     fi
     apply_config

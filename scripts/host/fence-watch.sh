@@ -1,0 +1,44 @@
+#!/bin/bash
+# A primary that finds its peer promoted on a newer timeline stops taking writes at once. That is the
+# old primary of a partition: `npm run failover` promoted the other side while this one, cut off with
+# its own clients, kept committing. When the tunnel is back and the peer answers as a primary on a
+# newer timeline, PostgreSQL here is stopped (fast shutdown: every session ends, nothing can override
+# it), marked a fenced standby so that no restart makes it a primary again, and the journal says why.
+# The next `pulumi up` rejoins it, saving what it wrote after the fork before anything is discarded.
+# Runs as root (crosscloud-fence-watch.service, restarted if it ends); asks the peer twice a second over
+# one kept session, and only while this host is a primary.
+set -u
+# --- values (rendered on install): POSTGRES_ENV POSTGRES_HOME REPLICATION_CONNINFO
+conf=$POSTGRES_ENV
+# shellcheck source=/dev/null
+source "$conf" # PG_VERSION, PEER_IP
+pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
+unit=postgresql@${PG_VERSION}-main
+say() { echo "crosscloud fence-watch: $*"; }
+# keepalives: a session through a cut tunnel is given up within seconds, not the kernel's minutes.
+peer_conninfo="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=2 dbname=postgres keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=2"
+# The peer's answer: "f|TIMELINE" from a primary (its WAL insert timeline), "t|0" from a standby.
+PEER_QUERY="SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
+# --- include: kept-session.sh
+SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo")
+SESSION_READ_TIMEOUT=2
+trap '' PIPE
+while sleep 0.5; do
+    # A standby, or no server: nothing to watch (and no session kept open).
+    if [[ ! -f $pgdata/postmaster.pid || -f $pgdata/standby.signal ]]; then
+        close_session
+        continue
+    fi
+    session_sql "$PEER_QUERY" || continue
+    [[ $answer == f\|* ]] || continue
+    theirs=${answer#f|}
+    ours=$(runuser -u postgres -- psql -X -At -c "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END" 2>/dev/null) || continue
+    if ! [[ $ours =~ ^[1-9][0-9]*$ && $theirs =~ ^[0-9]+$ ]] || ((theirs <= ours)); then
+        continue
+    fi
+    say "the peer ${PEER_IP} is a primary on timeline ${theirs}, newer than this primary's ${ours}: it was promoted while this side was cut off; stopping PostgreSQL here so that it takes no more writes (fenced, read-only at its next start; pulumi up rejoins it and saves what it wrote after the fork)"
+    runuser -u postgres -- touch "$pgdata/standby.signal" "$pgdata/crosscloud.fenced"
+    systemctl stop "$unit"
+    say "stopped ${unit}: fenced"
+    close_session
+done

@@ -1,0 +1,91 @@
+// fence-watch (scripts/host/fence-watch.sh), the partition fence on each database host, driven with a
+// stand-in psql: the peer's answer to the watch query over the kept session, and this server's own
+// timeline. What users rely on: a primary that finds its peer a primary on a newer timeline stops (and is
+// marked a fenced standby, so no restart makes it a primary again); nothing else stops it.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { renderHelper } from "../scripts/postgresSteps";
+
+interface Watch {
+    stopped: boolean;
+    marks: string[];
+    stdout: string;
+}
+
+/** Runs the watch for `seconds` with the peer answering `peer` ("f|2": a primary on timeline 2) and this server on timeline `ours`. */
+function watch(peer: string, ours: string, opts: { standby?: boolean; seconds?: number } = {}): Watch {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-fence-watch-"));
+    try {
+        const stubs = path.join(state, "bin");
+        const pgdata = path.join(state, "home", "15", "main");
+        fs.mkdirSync(stubs);
+        fs.mkdirSync(pgdata, { recursive: true });
+        fs.writeFileSync(path.join(pgdata, "postmaster.pid"), "1\n");
+        if (opts.standby) {
+            fs.writeFileSync(path.join(pgdata, "standby.signal"), "");
+        }
+        fs.writeFileSync(path.join(state, "postgres.env"), "PG_VERSION=15\nPEER_IP=10.20.1.10\nPEER_SLOT=crosscloud_azure\n");
+        const stub = (name: string, body: string) => fs.writeFileSync(path.join(stubs, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        stub("runuser", `shift 3; exec "$@"`);
+        // psql -c: this server's own question; without -c: the kept session to the peer, answering each query.
+        stub(
+            "psql",
+            `if [[ " $* " == *" -c "* ]]; then echo "$OURS"; exit 0; fi
+while IFS= read -r line; do
+    case $line in
+    '\\echo .') echo . ;;
+    SELECT*) echo "$PEER" ;;
+    esac
+done`,
+        );
+        stub("systemctl", `echo "systemctl $*" >>"$STATE/calls"; [[ $1 == stop ]] && rm -f "$PGDATA/postmaster.pid"`);
+        const script = renderHelper("fence-watch")
+            .replace("readonly POSTGRES_ENV='/etc/crosscloud/postgres.env'", `readonly POSTGRES_ENV='${state}/postgres.env'`)
+            .replace("readonly POSTGRES_HOME='/var/lib/postgresql'", `readonly POSTGRES_HOME='${state}/home'`);
+        const r = spawnSync("timeout", [String(opts.seconds ?? 3), "bash", "-c", script], {
+            encoding: "utf8",
+            env: { ...process.env, PATH: `${stubs}:${process.env.PATH}`, STATE: state, PGDATA: pgdata, PEER: peer, OURS: ours },
+        });
+        const calls = fs.existsSync(path.join(state, "calls")) ? fs.readFileSync(path.join(state, "calls"), "utf8") : "";
+        return {
+            stopped: calls.includes("systemctl stop postgresql@15-main"),
+            marks: ["standby.signal", "crosscloud.fenced"].filter((f) => fs.existsSync(path.join(pgdata, f))),
+            stdout: r.stdout,
+        };
+    } finally {
+        fs.rmSync(state, { recursive: true, force: true });
+    }
+}
+
+describe("fence-watch: a primary whose peer was promoted on a newer timeline stops taking writes", function () {
+    this.timeout(20000);
+
+    it("stops this primary, marked a fenced standby, and says why, when the peer is a primary on a newer timeline", function () {
+        const w = watch("f|2", "1");
+        assert.deepStrictEqual([w.stopped, w.marks], [true, ["standby.signal", "crosscloud.fenced"]]);
+        assert.match(
+            w.stdout,
+            /^crosscloud fence-watch: the peer 10\.20\.1\.10 is a primary on timeline 2, newer than this primary's 1: it was promoted while this side was cut off; stopping PostgreSQL here/m,
+        );
+        assert.match(w.stdout, /^crosscloud fence-watch: stopped postgresql@15-main: fenced$/m);
+    });
+
+    it("leaves this primary alone when the peer is its standby", function () {
+        assert.deepStrictEqual(watch("t|0", "1"), { stopped: false, marks: [], stdout: "" });
+    });
+
+    it("leaves this primary alone when it is the newer one (the old primary is the peer)", function () {
+        assert.deepStrictEqual(watch("f|1", "2"), { stopped: false, marks: [], stdout: "" });
+    });
+
+    it("watches nothing on a standby", function () {
+        assert.deepStrictEqual(watch("f|2", "1", { standby: true }), { stopped: false, marks: ["standby.signal"], stdout: "" });
+    });
+
+    it("leaves this primary alone while the peer answers nothing", function () {
+        assert.deepStrictEqual(watch("", "1"), { stopped: false, marks: [], stdout: "" });
+    });
+});
