@@ -20,8 +20,10 @@ peer_conninfo="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=2 dbname=
 # The peer's answer: "f|TIMELINE" from a primary (its WAL insert timeline), "t|0" from a standby.
 PEER_QUERY="SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
 # --- include: kept-session.sh
-SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo")
-SESSION_READ_TIMEOUT=2
+# Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
+# shellcheck disable=SC2034
+SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo") SESSION_READ_TIMEOUT=2
+answer=""
 trap '' PIPE
 while sleep 0.5; do
     # A standby, or no server: nothing to watch (and no session kept open).

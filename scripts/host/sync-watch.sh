@@ -14,8 +14,10 @@ pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
 degraded=/etc/postgresql/${PG_VERSION}/main/conf.d/${SYNC_DEGRADED_CONF}
 say() { echo "crosscloud sync-watch: $*"; }
 # --- include: kept-session.sh
-SESSION_PSQL=(runuser -u postgres -- psql -X -q -At)
-SESSION_READ_TIMEOUT=5
+# Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
+# shellcheck disable=SC2034
+SESSION_PSQL=(runuser -u postgres -- psql -X -q -At) SESSION_READ_TIMEOUT=5
+answer=""
 reload() {
     session_sql "SELECT pg_reload_conf()" || say "warning: could not reload PostgreSQL: the change applies at its next reload"
 }
