@@ -41,6 +41,8 @@ while IFS= read -r line; do
     esac
 done`,
         );
+        // install -o postgres -g postgres -m 600 /dev/null FILE: the marker, owner and mode aside.
+        stub("install", `: >"\${*: -1}"`);
         stub("systemctl", `echo "systemctl $*" >>"$STATE/calls"; [[ $1 == stop ]] && rm -f "$PGDATA/postmaster.pid"`);
         const script = renderHelper("fence-watch")
             .replace("readonly POSTGRES_ENV='/etc/crosscloud/postgres.env'", `readonly POSTGRES_ENV='${state}/postgres.env'`)

@@ -31,6 +31,8 @@ peer_is_primary() {
 }
 if [[ -n $theirs && -n $ours && $theirs -gt $ours ]] && peer_is_primary; then
     echo "crosscloud boot-fence: the peer ${PEER_IP} was promoted (timeline ${theirs} > ${ours}): starting as a read-only standby" >&2
-    touch "$pgdata/standby.signal" "$pgdata/crosscloud.fenced"
+    # Owned by postgres, as PostgreSQL's own files are (this runs as root before pg_ctlcluster).
+    install -o postgres -g postgres -m 600 /dev/null "$pgdata/standby.signal"
+    install -o postgres -g postgres -m 600 /dev/null "$pgdata/crosscloud.fenced"
 fi
 exit 0

@@ -39,7 +39,8 @@ while sleep 0.5; do
         continue
     fi
     say "the peer ${PEER_IP} is a primary on timeline ${theirs}, newer than this primary's ${ours}: it was promoted while this side was cut off; stopping PostgreSQL here so that it takes no more writes (fenced, read-only at its next start; pulumi up rejoins it and saves what it wrote after the fork)"
-    runuser -u postgres -- touch "$pgdata/standby.signal" "$pgdata/crosscloud.fenced"
+    install -o postgres -g postgres -m 600 /dev/null "$pgdata/standby.signal"
+    install -o postgres -g postgres -m 600 /dev/null "$pgdata/crosscloud.fenced"
     systemctl stop "$unit"
     say "stopped ${unit}: fenced"
     close_session

@@ -3,7 +3,7 @@
 # back read-only. The next `pulumi up` rejoins it. Reads: PG_VERSION.
 install_files
 if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
-    runuser -u postgres -- touch "$PGDATA/standby.signal" "$PGDATA/crosscloud.fenced"
+    mark standby.signal crosscloud.fenced
     systemctl stop "$UNIT"
     ! running || die "${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}"
     changed "fenced: stopped the primary ${UNIT}; its WAL ends at $(control "Latest checkpoint location")"

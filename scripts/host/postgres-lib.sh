@@ -10,6 +10,13 @@ readonly UNIT="postgresql@${PG_VERSION}-main"
 # made or rejoined by a later step of the same `up` would otherwise wait on it forever (CREATE ROLE, GRANT).
 psql_admin() { runuser -u postgres -- env PGOPTIONS="-c synchronous_commit=local" psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 is_standby() { [[ -f $PGDATA/standby.signal ]]; }
+# mark FILE...: empty marker files in PGDATA (standby.signal, crosscloud.fenced), owned by postgres even
+# when root made them before (boot-fence runs in postgresql@'s ExecStartPre, as root): a postgres-side
+# touch of a root-owned file is refused.
+mark() {
+    local f
+    for f in "$@"; do install -o postgres -g postgres -m 600 /dev/null "$PGDATA/$f"; done
+}
 running() { systemctl is-active --quiet "$UNIT"; }
 ready() { runuser -u postgres -- pg_isready -q; }
 in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }

@@ -217,7 +217,7 @@ base_backup() {
     find "$PGDATA" -mindepth 1 -delete
     [[ $REPLICATION == streaming ]] && slot_arg=(--slot="$SLOT")
     runuser -u postgres -- pg_basebackup -d "$1" -D "$PGDATA" -X stream --checkpoint=fast "${slot_arg[@]}"
-    runuser -u postgres -- touch "$PGDATA/standby.signal"
+    mark standby.signal
 }
 if [[ $ROLE == standby ]]; then
     conn="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10"
@@ -233,13 +233,13 @@ if [[ $ROLE == standby ]]; then
             systemctl stop "$UNIT"
             changed "stopped the old primary"
         fi
-        runuser -u postgres -- touch "$PGDATA/standby.signal"
+        mark standby.signal
         rejoin_old_primary "${conn} dbname=postgres" "$local_id"
         if [[ $rejoin_how == base\ backup* ]]; then
             base_backup "$conn"
             changed "discarded here, with consent (crosscloud:discardDiverged), ${rejoin_discarded}; rebuilt by a base backup: ${rewind_missing}"
         fi
-        runuser -u postgres -- touch "$PGDATA/standby.signal"
+        mark standby.signal
         rm -f "$PGDATA/crosscloud.fenced"
         changed "rejoined ${PEER_IP} as its standby (${rejoin_how})"
     elif [[ $local_id != "$primary_id" ]] || ! is_standby; then

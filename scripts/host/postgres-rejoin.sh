@@ -98,7 +98,7 @@ save_divergence() {
 save_diverged_rows() {
     local dir=$1 xids=$2 sock=$REJOIN_RUN/diverged-socket db rel file count
     install -d -o postgres -g postgres -m 700 "$sock"
-    [[ -f $PGDATA/standby.signal ]] || runuser -u postgres -- touch "$PGDATA/standby.signal"
+    mark standby.signal
     runuser -u postgres -- "$BIN/pg_ctl" start -w -t 120 -D "$PGDATA" -l "$dir/readonly-start.log" \
         -o "-c config_file=/etc/postgresql/${PG_VERSION}/main/postgresql.conf -c listen_addresses='' -c port=5499 -c unix_socket_directories=${sock} -c primary_conninfo='' -c restore_command='' -c recovery_target_timeline=current -c hot_standby=on -c archive_mode=off" >/dev/null ||
         die "could not start this cluster read-only to save the diverged rows: see ${dir}/readonly-start.log"
