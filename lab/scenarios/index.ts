@@ -60,11 +60,6 @@ export const TEST_SCENARIOS = [
     "switchover",
     "failover",
     "siteCrash",
-    // partition leaves the primary on the other side; synchronousMode leaves the lab synchronous (degrade);
-    // partitionSync partitions the primary's side, which brings the primary home, and ends asynchronous.
-    "partition",
-    "synchronousMode",
-    "partitionSync",
     "wanCapture",
     "replicationSecurity",
     "hostKeyPinning",
@@ -87,5 +82,9 @@ export const TEST_SCENARIOS = [
  * variant. bench-lab-smoke: the bench's lab mode (about 6.5 min) would double CI's bench time next to
  * bench-smoke, which runs the deployed-stack mode over SSH because no cloud can test that mode; every
  * full `npm run bench` runs the lab mode.
+ * partition, synchronousMode, partitionSync (issue 16, in this order: partition leaves the primary on the
+ * other side, synchronousMode leaves the lab synchronous, partitionSync brings the primary home and ends
+ * asynchronous): about 20 min together on a slow day, past what CI's budget has room for until the
+ * harness's `up` is faster; and partition's fence bound is measured anew (PostgreSQL's own log line).
  */
-export const LONG_SCENARIOS = ["rekeyLong", "bench-lab-smoke"];
+export const LONG_SCENARIOS = ["rekeyLong", "bench-lab-smoke", "partition", "synchronousMode", "partitionSync"];

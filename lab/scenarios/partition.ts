@@ -122,17 +122,21 @@ async function partitionUnderLoad(lab: Lab, synchronous: boolean): Promise<void>
                     async () => (await shell(`${old}-database`, `systemctl is-active ${unit} || true`)).trim() !== "active",
                     500,
                 );
-                // When writes stopped: the fence-watch's line just before its fast shutdown, which refuses new
-                // sessions and ends the others at once (the journal's clock is the machine's: UML reads it).
                 const journal = await shell(
                     `${old}-database`,
                     "journalctl -u crosscloud-fence-watch -o short-unix --no-pager | grep 'crosscloud fence-watch: ' | tail -n 2",
                 );
-                const fencedAt = Number(
-                    /^(\d+\.\d+) .*crosscloud fence-watch: the peer .* stopping PostgreSQL here/m.exec(journal)?.[1] ?? NaN,
-                );
+                // Writes stop when PostgreSQL receives the fast shutdown request: new sessions are refused from
+                // then on and the others end. Its own log line says when (the hosts' clock is the machine's).
+                const shutdown = (
+                    await shell(
+                        `${old}-database`,
+                        `line=$(grep 'received fast shutdown request' /var/log/postgresql/postgresql-${version}-main.log | tail -n 1); date -d "$(cut -d' ' -f1-3 <<<"$line")" +%s.%N`,
+                    )
+                ).trim();
+                const fencedAt = Number(shutdown);
                 if (!(fencedAt > linkAt)) {
-                    throw new Error(`no fence-watch line after the link came back: ${journal.trim()}`);
+                    throw new Error(`no fast shutdown request on ${old} after the link came back (${shutdown}): ${journal.trim()}`);
                 }
                 if (!/newer than this primary's/.test(journal)) {
                     throw new Error(`PostgreSQL on ${old}-database stopped, but not by its fence-watch: ${journal.trim()}`);
@@ -154,7 +158,7 @@ async function partitionUnderLoad(lab: Lab, synchronous: boolean): Promise<void>
                         `the old primary was fenced ${fence.toFixed(1)} s after the tunnel was back (bound ${FENCE_BOUND_SECONDS} s)`,
                     );
                 }
-                return `link back → tunnel up ${(tunnelAt - linkAt).toFixed(1)} s → old primary fenced ${fence.toFixed(1)} s later (bound ${FENCE_BOUND_SECONDS} s; by the fence-watch's journal line, just before its fast shutdown); its last acknowledged commit ${(fencedAt - lastOnOld.at).toFixed(1)} s before that; a write now: ${write.trim().split("\n").pop()}; ${journal.trim().split("\n").pop()}`;
+                return `link back → tunnel up ${(tunnelAt - linkAt).toFixed(1)} s → old primary fenced ${fence.toFixed(1)} s later (bound ${FENCE_BOUND_SECONDS} s; PostgreSQL's "received fast shutdown request"); its last acknowledged commit ${(fencedAt - lastOnOld.at).toFixed(1)} s before that; a write now: ${write.trim().split("\n").pop()}; ${journal.trim().split("\n").pop()}`;
             },
         );
 
