@@ -23,9 +23,9 @@ in_recovery() { [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; }
 # The peer's database system identifier, asked over a TLS replication connection (fails when unreachable).
 # dbname=replication: the name .pgpass matches for replication connections (pg_basebackup and the
 # walreceiver set it themselves).
-peer_system_id() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10 dbname=replication replication=true" -c IDENTIFY_SYSTEM | cut -d'|' -f1; }
 # A replication command (IDENTIFY_SYSTEM, TIMELINE_HISTORY N) on the peer; fails when unreachable.
 peer_replication_sql() { runuser -u postgres -- psql -w -X -At "host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=10 dbname=replication replication=true" -c "$1"; }
+peer_system_id() { peer_replication_sql IDENTIFY_SYSTEM | cut -d'|' -f1; }
 # lsn_number X/Y: an LSN as a number, to compare two.
 lsn_number() { echo $((16#${1%/*} * 4294967296 + 16#${1#*/})); }
 # peer_fork_point OUR_TIMELINE: where the peer's current timeline left OUR_TIMELINE, from its timeline
