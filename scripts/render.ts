@@ -128,7 +128,9 @@ export function renderHostScript(script: HostScript): string {
         "",
         "# --- files",
         "install_files() {",
-        ...(files.length > 0 ? files.map(renderFile) : ["    :"]),
+        ...(files.length > 0
+            ? [`    read_file_stats ${files.map((f) => shellQuote(f.path)).join(" ")}`, ...files.map(renderFile)]
+            : ["    :"]),
         "}",
         "",
         "# --- steps",

@@ -90,7 +90,7 @@ describe("crosscloud:maxSlotWalKeepSize", function () {
             assert.match(files["/etc/crosscloud/postgres.env"], new RegExp(`^PEER_SLOT=${peerSlot}$`, "m"));
             assert.match(files["/usr/local/lib/crosscloud/slot-heal"], /pg_create_physical_replication_slot/);
             assert.match(files["/etc/systemd/system/crosscloud-slot-heal.timer"], /^OnUnitActiveSec=30s$/m);
-            assert.match(script, /ensure_enabled crosscloud-slot-heal\.timer/);
+            assert.match(script, /^units=\(.*\bcrosscloud-slot-heal\.timer\b.*\)$[\s\S]*?^ensure_enabled "\$\{units\[@\]\}"$/m);
         }
         // Log shipping keeps no slot: nothing to heal.
         const logShipping = await run({ "crosscloud:replication": "log-shipping" });

@@ -21,7 +21,13 @@ describe("postgres-node.sh ensure_postgres_source: where postgresql-N comes from
     // A host's apt, in files: what the mirror has (Ubuntu's archive), what the package lists know
     // (empty on a fresh image until apt-get update), what dpkg has installed.
     const stubs: Record<string, string> = {
+        // -W -f='\${Status}' PKG (one), or -W -f='\${Package} \${Status}\\n' -- PKG... (ensure_packages).
         "dpkg-query": `echo "dpkg-query $*" >>"$STATE/calls"
+if [[ $2 == *Package* ]]; then
+    status=0
+    for p in "\${@:4}"; do grep -qx -- "$p" "$STATE/installed" && echo "$p install ok installed" || status=1; done
+    exit $status
+fi
 grep -qx -- "\${@: -1}" "$STATE/installed" && printf 'install ok installed' || exit 1`,
         "apt-cache": `echo "apt-cache $*" >>"$STATE/calls"
 if grep -qx -- "$2" "$STATE/lists"; then candidate=1.0; else candidate='(none)'; fi
@@ -80,7 +86,7 @@ cp "$STATE/mirror" "$STATE/lists"`,
             ...LOOKUP(17),
             UPDATE,
             "apt-cache policy postgresql-17",
-            "dpkg-query -W -f=${Status} postgresql-common",
+            "dpkg-query -W -f=${Package} ${Status}\\n -- postgresql-common",
             UPDATE,
             "apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends postgresql-common",
             "apt.postgresql.org.sh -y",
@@ -176,5 +182,66 @@ describe("every host step: a command that ends it says which on stderr, pipeline
     it("leaves die's own message alone", function () {
         const r = run('die "the cause, and the fix"');
         assert.deepStrictEqual([r.status, r.stderr], [1, "crosscloud: error: the cause, and the fix\n"]);
+    });
+});
+
+describe("install_files: a file is written only when its content, mode or owner differ", function () {
+    // Real files in a temporary directory, run as the test runs (root in CI and the lab machine; the
+    // owner is whoever runs it, so the comparison of owners is exercised either way).
+    const owner = `${os.userInfo().username}:${execFileSync("id", ["-gn"], { encoding: "utf8" }).trim()}`;
+    let dir: string;
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-files-"));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const run = () => {
+        const script = renderHostScript({
+            title: "files test",
+            body: "tunnel-check.sh",
+            vars: {},
+            files: [
+                { path: `${dir}/etc/a.conf`, mode: "644", owner, content: "a = 1\n\n", flag: "a" },
+                { path: `${dir}/etc/sub/b 2.conf`, mode: "600", owner, content: "b = 'ü' \\ $x\n" },
+            ],
+        });
+        const head = script.slice(0, script.indexOf("# --- steps"));
+        return spawnSync("bash", ["-c", `${head}install_files\nlog "a: $CHANGED_a"\nfinish\n`], { encoding: "utf8" });
+    };
+    const changes = (r: ReturnType<typeof run>) => {
+        assert.strictEqual(r.status, 0, r.stderr);
+        return r.stdout
+            .split("\n")
+            .filter((l) => /^crosscloud: (changed|a):/.test(l))
+            .map((l) => l.replace(/ \(at \+[0-9.]+ s\)$/, "").replace(dir, "DIR"));
+    };
+
+    it("writes both on the first run with their bytes and modes, nothing on the second", function () {
+        assert.deepStrictEqual(changes(run()), [
+            "crosscloud: changed: DIR/etc/a.conf",
+            "crosscloud: changed: DIR/etc/sub/b 2.conf",
+            "crosscloud: a: 1",
+        ]);
+        assert.strictEqual(fs.readFileSync(`${dir}/etc/a.conf`, "utf8"), "a = 1\n\n");
+        assert.strictEqual(fs.readFileSync(`${dir}/etc/sub/b 2.conf`, "utf8"), "b = 'ü' \\ $x\n");
+        assert.strictEqual(fs.statSync(`${dir}/etc/sub/b 2.conf`).mode & 0o777, 0o600);
+        assert.deepStrictEqual(changes(run()), ["crosscloud: a: 0"]);
+    });
+
+    it("rewrites a file whose content changed at the same size, lost a trailing line, or whose mode changed", function () {
+        run();
+        fs.writeFileSync(`${dir}/etc/a.conf`, "a = 2\n\n");
+        assert.deepStrictEqual(changes(run()), ["crosscloud: changed: DIR/etc/a.conf", "crosscloud: a: 1"]);
+        fs.writeFileSync(`${dir}/etc/a.conf`, "a = 1\n");
+        assert.deepStrictEqual(changes(run()), ["crosscloud: changed: DIR/etc/a.conf", "crosscloud: a: 1"]);
+        fs.chmodSync(`${dir}/etc/sub/b 2.conf`, 0o644);
+        assert.deepStrictEqual(changes(run()), ["crosscloud: changed: DIR/etc/sub/b 2.conf", "crosscloud: a: 0"]);
+        assert.strictEqual(fs.statSync(`${dir}/etc/sub/b 2.conf`).mode & 0o777, 0o600);
+    });
+
+    it("rewrites a file with the right text followed by a NUL byte and more", function () {
+        run();
+        fs.writeFileSync(`${dir}/etc/a.conf`, Buffer.concat([Buffer.from("a = 1\n\n"), Buffer.from([0]), Buffer.from("x")]));
+        assert.deepStrictEqual(changes(run()), ["crosscloud: changed: DIR/etc/a.conf", "crosscloud: a: 1"]);
+        assert.strictEqual(fs.readFileSync(`${dir}/etc/a.conf`, "utf8"), "a = 1\n\n");
     });
 });

@@ -343,6 +343,11 @@ export class LabCloud {
         }
         const startedMs = Date.now() - this.started;
         this.log(`run ${name} on ${c.user}@${c.host}${c.proxy ? ` via ${c.proxy.host}` : ""}`);
+        if (process.env.LAB_KEEP_SCRIPTS) {
+            // For profiling a step by hand (bash -x on the host); holds secrets, so 0600 and outside logs/.
+            fs.mkdirSync(path.join(LAB_DIR, "scripts"), { recursive: true, mode: 0o700 });
+            fs.writeFileSync(path.join(LAB_DIR, "scripts", `${name}.sh`), String(inputs.stdin ?? ""), { mode: 0o600 });
+        }
         const result = await runRemoteCommand(name, c, inputs.create, inputs.stdin);
         if (inputs.logging !== "none") {
             fs.writeFileSync(path.join(LAB_DIR, "logs", "commands", `${name}.log`), `${result.stdout}${result.stderr}`);

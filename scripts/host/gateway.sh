@@ -2,8 +2,10 @@
 # Reads no values. Files: sysctl (CHANGED_sysctl), rules (CHANGED_rules), ipsec (CHANGED_ipsec).
 
 # iptables-persistent asks at install whether to save the current rules: no, ours follow.
-debconf-set-selections <<<'iptables-persistent iptables-persistent/autosave_v4 boolean false'
-debconf-set-selections <<<'iptables-persistent iptables-persistent/autosave_v6 boolean false'
+debconf-set-selections <<'SELECTIONS'
+iptables-persistent iptables-persistent/autosave_v4 boolean false
+iptables-persistent iptables-persistent/autosave_v6 boolean false
+SELECTIONS
 ensure_packages libreswan iptables iptables-persistent
 install_files
 
@@ -16,6 +18,5 @@ if [[ $CHANGED_rules == 1 ]] || ! iptables -t nat -S POSTROUTING | grep -- '-j M
     iptables-restore </etc/iptables/rules.v4
     changed "loaded /etc/iptables/rules.v4"
 fi
-ensure_enabled netfilter-persistent
-ensure_enabled ipsec
+ensure_enabled netfilter-persistent ipsec
 ensure_running ipsec "$CHANGED_ipsec"

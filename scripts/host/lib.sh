@@ -32,28 +32,50 @@ finish() { log "done: ${CROSSCLOUD_CHANGES} changes in $(($(date +%s) - CROSSCLO
 
 # put_file PATH MODE OWNER:GROUP <content on stdin>
 # Writes the file atomically only when content, mode or owner differ. Returns 0 when it changed it.
+# A file that is already right costs no process: its content is compared by bash builtins and its
+# mode, owner and size come from FILE_STATS (read_file_stats), because every process start costs a
+# tenth of a second or more on a small VM and a step puts a score of files.
+declare -A FILE_STATS=()
 put_file() {
-    local path=$1 mode=$2 owner=$3 tmp
-    install -d -m 755 "$(dirname "$path")"
-    tmp=$(mktemp "$(dirname "$path")/.crosscloud.XXXXXX")
-    cat >"$tmp"
-    if [[ -f $path ]] && cmp -s "$tmp" "$path" && [[ $(stat -c '%a %U:%G' "$path") == "$mode $owner" ]]; then
-        rm -f "$tmp"
-        return 1
+    local LC_ALL=C # sizes in bytes, as stat counts them
+    local path=$1 mode=$2 owner=$3 dir=${1%/*} want="" have="" stats tmp
+    IFS= read -r -d '' want || true
+    if [[ -f $path ]]; then
+        stats=${FILE_STATS[$path]:-$(stat -c '%a %U:%G %s' -- "$path")}
+        if [[ $stats == "$mode $owner ${#want}" ]]; then
+            IFS= read -r -d '' have <"$path" || true
+            [[ $have == "$want" ]] && return 1
+        fi
     fi
+    [[ -d $dir ]] || install -d -m 755 "$dir"
+    tmp=$(mktemp "$dir/.crosscloud.XXXXXX")
+    printf '%s' "$want" >"$tmp"
     chmod "$mode" "$tmp"
     chown "$owner" "$tmp"
     mv -f "$tmp" "$path"
+    FILE_STATS[$path]="$mode $owner ${#want}"
     changed "$path"
     return 0
+}
+# read_file_stats PATH...: mode, owner and size of each existing PATH into FILE_STATS, in one process.
+read_file_stats() {
+    local mode owner size path
+    while read -r mode owner size path; do
+        FILE_STATS[$path]="$mode $owner $size"
+    done < <(stat -c '%a %U:%G %s %n' -- "$@" 2>/dev/null || true)
 }
 
 # ensure_packages PKG... : installs only what is missing (dpkg first, so hosts without a network
 # that already have the packages never touch apt).
 ensure_packages() {
-    local missing=() pkg
+    local missing=() pkg status
+    local -A installed=()
+    # One dpkg-query for all (it names those it does not know on stderr and exits 1: still read).
+    while read -r pkg status; do
+        [[ $status == "install ok installed" ]] && installed[$pkg]=1
+    done < <(dpkg-query -W -f='${Package} ${Status}\n' -- "$@" 2>/dev/null || true)
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$pkg")
+        [[ -n ${installed[$pkg]:-} ]] || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]}"
@@ -63,11 +85,22 @@ ensure_packages() {
     changed "installed ${missing[*]}"
 }
 
-# ensure_enabled UNIT : enabled at boot (started separately, so a restart can follow a change).
+# ensure_enabled UNIT... : enabled at boot (started separately, so a restart can follow a change). One
+# `systemctl enable` for all of them: each call reloads systemd's configuration (systemctl(1), enable:
+# "implicitly reload the system manager configuration"), seconds each on a small VM. Sets RELOADED=1
+# when it enabled anything, so that a caller needs no daemon-reload of its own.
+RELOADED=0
 ensure_enabled() {
-    systemctl is-enabled --quiet "$1" 2>/dev/null && return 0
-    systemctl enable --quiet "$1"
-    changed "enabled $1"
+    local unit missing=()
+    for unit in "$@"; do
+        systemctl is-enabled --quiet "$unit" 2>/dev/null || missing+=("$unit")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    systemctl enable --quiet "${missing[@]}"
+    RELOADED=1
+    for unit in "${missing[@]}"; do
+        changed "enabled $unit"
+    done
 }
 
 # ensure_running UNIT RESTART(0|1) : restarts after a change, starts when stopped, else leaves it.

@@ -114,23 +114,21 @@ fi
 install -d -o postgres -g postgres -m 750 "$ARCHIVE_DIR"
 install -d -o postgres -g postgres -m 700 "${POSTGRES_HOME}/.ssh"
 install_files
-if [[ $CHANGED_units == 1 ]]; then
+units=(crosscloud-wal-archive-prune.timer crosscloud-slot-heal.timer crosscloud-fence-watch.service postgresql)
+[[ $SYNC_STANDBY_LOSS != degrade ]] || units+=(crosscloud-sync-watch.service)
+ensure_enabled "${units[@]}"
+if [[ $CHANGED_units == 1 && $RELOADED == 0 ]]; then
     systemctl daemon-reload
 fi
-ensure_enabled crosscloud-wal-archive-prune.timer
 ensure_running crosscloud-wal-archive-prune.timer 0
-ensure_enabled crosscloud-slot-heal.timer
 ensure_running crosscloud-slot-heal.timer "$CHANGED_units"
-ensure_enabled crosscloud-fence-watch.service
 ensure_running crosscloud-fence-watch.service "$CHANGED_units"
 if [[ $SYNC_STANDBY_LOSS == degrade ]]; then
-    ensure_enabled crosscloud-sync-watch.service
     ensure_running crosscloud-sync-watch.service "$CHANGED_units"
 elif [[ -f /etc/systemd/system/crosscloud-sync-watch.service ]] && systemctl is-enabled --quiet crosscloud-sync-watch.service; then
     systemctl disable --now --quiet crosscloud-sync-watch.service
     changed "stopped crosscloud-sync-watch (crosscloud:synchronousStandbyLoss is no longer degrade)"
 fi
-ensure_enabled postgresql
 
 # Config changes are reloaded; a setting that needs a restart restarts the server.
 apply_config() {
