@@ -10,6 +10,7 @@
 import * as fs from "fs";
 import { failoverFenceScript, promoteScript } from "../scripts/postgresSteps";
 import { RUN_SCRIPT_FROM_STDIN, renderHostScript } from "../scripts/render";
+import { withinSeconds } from "../scripts/bound";
 import { SshHostOutput, connectionFor, runRemoteCommand } from "../scripts/ssh";
 
 export const DEFAULT_FENCE_TIMEOUT_SECONDS = 15;
@@ -20,21 +21,13 @@ async function fence(hosts: Hosts, site: string, key: string, timeoutSeconds: nu
     const host = hosts[site];
     // One attempt, a short dial: a cloud that is gone must not hold the promotion for long.
     const connection = { ...connectionFor(host, key), dialErrorLimit: 0, perDialTimeout: Math.min(timeoutSeconds, 10) };
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutSeconds} s`)), timeoutSeconds * 1000);
-    });
-    try {
-        const run = runRemoteCommand(
-            `fence ${site}`,
-            connection,
-            RUN_SCRIPT_FROM_STDIN,
-            renderHostScript(failoverFenceScript(host.postgresVersion)),
-        );
-        return (await Promise.race([run, bound])).stdout;
-    } finally {
-        clearTimeout(timer);
-    }
+    const run = runRemoteCommand(
+        `fence ${site}`,
+        connection,
+        RUN_SCRIPT_FROM_STDIN,
+        renderHostScript(failoverFenceScript(host.postgresVersion)),
+    );
+    return (await withinSeconds(run, timeoutSeconds, `no answer within ${timeoutSeconds} s`)).stdout;
 }
 
 export function notFencedLines(oldSite: string, reason: string, fenceCommand: string): string[] {

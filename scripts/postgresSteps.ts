@@ -218,7 +218,7 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
     ];
     return {
         title: `PostgreSQL ${node.version} ${node.role} on the ${node.name} database host`,
-        body: ["postgres-lib.sh", "postgres-rejoin.sh", "postgres-node.sh"],
+        body: ["postgres-lib.sh", "sync-degrade.sh", "postgres-rejoin.sh", "postgres-node.sh"],
         vars: {
             PG_VERSION: node.version,
             ROLE: node.role,

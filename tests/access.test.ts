@@ -65,6 +65,13 @@ describe("the admin access step (admin-access.sh)", function () {
         assert.strictEqual(fs.readFileSync(keysFile(), "utf8"), `${NEW.public.trim()}\n`);
     });
 
+    it("fails naming the user when its home directory does not exist", function () {
+        fs.rmSync(path.join(dir, "home"), { recursive: true });
+        const result = runStep([]);
+        assert.strictEqual(result.status, 1);
+        assert.strictEqual(result.stderr.trim(), `crosscloud: error: user ${user} has no home directory`);
+    });
+
     it("fails naming the user when the admin user does not exist", function () {
         fs.writeFileSync(path.join(dir, "bin", "getent"), "#!/bin/sh\nexit 2\n", { mode: 0o755 });
         const result = runStep([]);

@@ -18,6 +18,7 @@ import {
     PostgresNode,
 } from "../scripts/postgres";
 import { fenceScript, postgresScript, primaryRoleScript, promoteScript } from "../scripts/postgresSteps";
+import { AWS_PRIMARY_NODE } from "./nodes";
 import { HostScript, fillTemplate, hostTemplate, renderInstalledScript } from "../scripts/render";
 
 const ROOT = path.join(__dirname, "..");
@@ -54,20 +55,7 @@ describe("constants defined once", function () {
     });
 
     it("each PostgreSQL step is given every host constant its parts read (shellcheck flags one given but not read)", function () {
-        const node: PostgresNode = {
-            version: 16,
-            role: "primary",
-            name: "aws",
-            listenIp: "10.10.2.10",
-            peerName: "azure",
-            peerIp: "10.20.2.10",
-            replication: "streaming",
-            synchronous: "off",
-            synchronousStandbyLoss: "",
-            clientCidrs: [],
-            maxSlotWalKeepSize: "8GB",
-            walSegmentSizeMb: 16,
-        };
+        const node: PostgresNode = { ...AWS_PRIMARY_NODE, version: 16 };
         const steps: Record<string, HostScript> = {
             node: postgresScript(node, {
                 restartPolicy: "report",

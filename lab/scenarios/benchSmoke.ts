@@ -85,14 +85,18 @@ export async function benchDeployedSmoke(lab: Lab): Promise<void> {
                 "node",
                 args,
                 { cwd: REPO, timeout: BENCH_SMOKE_BOUND_SECONDS * 1000, maxBuffer: 1 << 24 },
-                (err, so, se) =>
-                    err
+                (err, so, se) => {
+                    // Its timed progress lines, kept for reading where a slow run spent its time.
+                    fs.mkdirSync(out, { recursive: true });
+                    fs.writeFileSync(path.join(out, "bench.log"), so);
+                    return err
                         ? reject(
                               new Error(
                                   `npm run bench (deployed mode) ${err.killed ? `did not finish within ${BENCH_SMOKE_BOUND_SECONDS} s and was stopped` : "failed"}: ${se || err.message}\n${so.slice(-2000)}`,
                               ),
                           )
-                        : resolve(so),
+                        : resolve(so);
+                },
             );
             child.stdin!.end(JSON.stringify(lab.outputs));
         });

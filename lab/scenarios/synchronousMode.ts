@@ -6,6 +6,7 @@
 // (degrade): `npm test` runs partitionSync next, which sets `block` and ends asynchronous. The second up
 // re-runs only the steps whose inputs changed, as the engine does.
 import { ARCHIVE_DIR, POSTGRES_HOME, SYNC_DEGRADED_CONF, SYNC_DEGRADE_AFTER_SECONDS } from "../../scripts/postgres";
+import { withinSeconds } from "../../scripts/bound";
 import { Lab, SITES, peerOf, psql, shell, waitFor } from "../harness/lab";
 
 /** A first up that has not finished by then is taken for a deadlock (it takes about 2 min in the lab). */
@@ -25,27 +26,11 @@ export async function synchronousMode(lab: Lab): Promise<void> {
             ),
         );
         const started = Date.now();
-        let timer: NodeJS.Timeout | undefined;
-        const bound = new Promise<never>((_, reject) => {
-            timer = setTimeout(
-                () =>
-                    reject(
-                        new Error(
-                            `the first up with synchronous mode did not finish in ${FIRST_UP_BOUND_SECONDS} s: a step waits on the standby (deadlock)`,
-                        ),
-                    ),
-                FIRST_UP_BOUND_SECONDS * 1000,
-            );
-        });
-        let outputs: Record<string, unknown>;
-        try {
-            ({ outputs } = await Promise.race([
-                lab.up({ "crosscloud:synchronous": "remote_apply", "crosscloud:synchronousStandbyLoss": "block" }, () => undefined),
-                bound,
-            ]));
-        } finally {
-            clearTimeout(timer);
-        }
+        const { outputs } = await withinSeconds(
+            lab.up({ "crosscloud:synchronous": "remote_apply", "crosscloud:synchronousStandbyLoss": "block" }, () => undefined),
+            FIRST_UP_BOUND_SECONDS,
+            `the first up with synchronous mode did not finish in ${FIRST_UP_BOUND_SECONDS} s: a step waits on the standby (deadlock)`,
+        );
         const seconds = (Date.now() - started) / 1000;
         const primary = `${lab.primary}-database`;
         const standby = peerOf(lab.primary);

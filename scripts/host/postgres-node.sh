@@ -163,11 +163,7 @@ standby_streaming() {
 }
 if [[ $ROLE == primary && $SYNC_STANDBY_LOSS == degrade ]]; then
     if [[ ! -f $degraded_conf ]] && ! standby_streaming; then
-        install -o postgres -g postgres -m 644 /dev/stdin "$degraded_conf" <<EOF
-# Written by crosscloud (crosscloud:synchronousStandbyLoss degrade): the standby ${PEER_NAME}
-# is not streaming, so commits do not wait for it. sync-watch removes this once it streams again.
-synchronous_standby_names = ''
-EOF
+        write_degraded_conf "$degraded_conf" "$PEER_NAME"
         CHANGED_conf=1
         changed "asynchronous until the standby ${PEER_NAME} streams (crosscloud:synchronousStandbyLoss degrade; sync-watch turns synchronous on then)"
     fi

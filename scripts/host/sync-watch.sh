@@ -14,6 +14,7 @@ pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
 degraded=/etc/postgresql/${PG_VERSION}/main/conf.d/${SYNC_DEGRADED_CONF}
 say() { echo "crosscloud sync-watch: $*"; }
 # --- include: kept-session.sh
+# --- include: sync-degrade.sh
 # Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
 # shellcheck disable=SC2034
 SESSION_PSQL=(runuser -u postgres -- psql -X -q -At) SESSION_READ_TIMEOUT=5
@@ -41,11 +42,7 @@ while sleep 1; do
     fi
     [[ -n $gone_since ]] || gone_since=$EPOCHSECONDS
     if [[ ! -f $degraded ]] && ((EPOCHSECONDS - gone_since >= SYNC_DEGRADE_AFTER_SECONDS)); then
-        install -o postgres -g postgres -m 644 /dev/stdin "$degraded" <<CONF
-# Written by crosscloud's sync-watch (crosscloud:synchronousStandbyLoss degrade): the standby
-# ${PEER_NAME} is not streaming, so commits do not wait for it. Removed once it streams again.
-synchronous_standby_names = ''
-CONF
+        write_degraded_conf "$degraded" "$PEER_NAME"
         reload
         say "the standby ${PEER_NAME} has not been streaming for $((EPOCHSECONDS - gone_since)) s: synchronous replication is off, commits go on asynchronously until it is back (crosscloud:synchronousStandbyLoss degrade)"
     fi

@@ -1,0 +1,451 @@
+// Every `die` of the PostgreSQL and tunnel host steps, driven: the rendered step runs with stand-ins for
+// the commands it asks (systemctl, psql, pg_controldata, ipsec, ...) that answer as the failing host
+// would, and the test asserts the exact `crosscloud: error: ...` line on stderr and that nothing past
+// the failure ran. (The rejoin's own failures: rejoin.test.ts; find_data_disk's and the ERR trap's:
+// hostScripts.test.ts; the access step's: access.test.ts; a tunnel check's timeouts with pluto's
+// mismatch messages: faults.test.ts.) Bounds of minutes are shortened in the script's text, which
+// each case names. Paths under /etc/postgresql and /var/lib/postgresql go to a temporary directory.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PostgresNode } from "../scripts/postgres";
+import {
+    failoverFenceScript,
+    fenceScript,
+    postgresScript,
+    primaryRoleScript,
+    promoteScript,
+    replicationCheckScript,
+} from "../scripts/postgresSteps";
+import { HostScript, renderHostScript } from "../scripts/render";
+import { tunnelCheckScript } from "../scripts/tunnelSteps";
+import { AWS_PRIMARY_NODE } from "./nodes";
+
+/**
+ * The stand-ins. Each appends its call to $STATE/calls. psql answers by the first line of $STATE/psql
+ * ("REGEX ANSWER STATUS", separated by \x1f: a tab is IFS whitespace, and an empty answer would vanish) whose regex matches its SQL (-c, or stdin); anything else is refused,
+ * so a case says every question the step asks before it fails.
+ */
+const STUBS: Record<string, string> = {
+    systemctl: `echo "systemctl $*" >>"$STATE/calls"
+unit=\${*: -1}
+case $1 in
+is-active) [[ $unit != postgresql@* || -f $STATE/running ]] ;;
+is-enabled) true ;;
+stop) [[ -z \${STOP_FAILS:-} ]] || exit 1; [[ -n \${STILL_RUNS:-} ]] || rm -f "$STATE/running" ;;
+start | restart) touch "$STATE/running" ;;
+*) true ;;
+esac`,
+    runuser: `shift 3; exec "$@"`,
+    install: `# install [-d] [-o U] [-g G] [-m M] ARGS: owners and modes are not what is tested here.
+dirs=0; args=()
+while (($#)); do case $1 in -d) dirs=1 ;; -o|-g|-m) shift ;; *) args+=("$1") ;; esac; shift; done
+if ((dirs)); then mkdir -p "\${args[@]}"; else cat "\${args[0]}" >"\${args[1]}"; fi`,
+    chown: "true",
+    psql: `peer=""
+sql=""
+for ((i = 1; i <= $#; i++)); do
+    [[ \${!i} == *host=* ]] && peer="peer: "
+    [[ \${!i} == -c ]] && { j=$((i + 1)); sql=\${!j}; }
+done
+answer() {
+    local q="$peer$1" re reply status
+    echo "psql $q" >>"$STATE/calls"
+    while IFS=$'\\x1f' read -r re reply status; do
+        if [[ $q =~ $re ]]; then
+            [[ -z $reply ]] || printf '%s\\n' "$reply"
+            return "\${status:-0}"
+        fi
+    done <"$STATE/psql"
+    echo "psql stand-in: no answer for: $q" >&2
+    return 2
+}
+[[ -z $sql ]] || { answer "$sql"; exit; }
+if [[ -n $peer ]]; then
+    # A kept session (open_peer_session): a question a line, each followed by \\echo .
+    while IFS= read -r line; do
+        if [[ $line == '\\echo .' ]]; then echo .; else answer "\${line%;}" || true; fi
+    done
+    exit 0
+fi
+answer "$(cat)"`,
+    "make-ssl-cert": "true",
+    pg_isready: `[[ -z \${NOT_READY:-} ]]`,
+    pg_controldata: `cat "$STATE/control"`,
+    pg_lsclusters: `cat "$STATE/clusters"`,
+    "dpkg-query": `for p in "\${@:4}"; do echo "$p install ok installed"; done; [[ $2 == *Package* ]] || printf 'install ok installed'`,
+    pg_conftool: "echo off",
+    ipsec: `echo "ipsec $*" >>"$STATE/calls"
+[[ -z \${NO_SA:-} ]] || exit 0
+case "$*" in
+"whack --showstates") echo '000 #2: "tunnel":4500 STATE_V2_ESTABLISHED_IKE_SA (established IKE SA)' ;;
+"whack --trafficstatus") echo '006 #3: "tunnel", type=ESP' ;;
+esac`,
+    ip: `echo "ip $*" >>"$STATE/calls"; [[ -z \${NO_ROUTE:-} ]]`,
+    journalctl: `printf '%s\\n' "\${JOURNAL:-}"`,
+    // The slot-heal helper (HELPER_DIR is the stand-ins' folder).
+    "slot-heal": `echo "crosscloud slot-heal: the slot was invalidated and could not be dropped: it is active" ; exit 1`,
+};
+
+interface Host {
+    /** PostgreSQL runs (systemctl is-active of postgresql@). */
+    running?: boolean;
+    /** psql's answers, in order: [regex, answer, exit status]. */
+    psql?: [string, string, number?][];
+    /** pg_controldata's fields. */
+    control?: Record<string, string>;
+    /** pg_lsclusters' lines. */
+    clusters?: string;
+    env?: Record<string, string>;
+    /** [text in the rendered script, its replacement]: a shortened bound, named by each case. */
+    edits?: [string, string][];
+}
+
+interface Run {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+    calls: string[];
+}
+
+function runStep(step: HostScript, host: Host): Run {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-fail-"));
+    const bin = path.join(state, "bin");
+    fs.mkdirSync(bin);
+    try {
+        for (const [name, body] of Object.entries(STUBS)) {
+            fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        }
+        if (host.running) {
+            fs.writeFileSync(path.join(state, "running"), "");
+        }
+        const rules = (host.psql ?? []).map(([re, answer, status]) => `${re}\x1f${answer}\x1f${status ?? 0}\n`).join("");
+        fs.writeFileSync(path.join(state, "psql"), rules);
+        fs.writeFileSync(
+            path.join(state, "control"),
+            Object.entries(host.control ?? {})
+                .map(([k, v]) => `${k}:${" ".repeat(Math.max(1, 38 - k.length))}${v}\n`)
+                .join(""),
+        );
+        fs.writeFileSync(path.join(state, "clusters"), host.clusters ?? "");
+        let script = renderHostScript(step)
+            // The files a step installs are not what is tested here, and must not reach this machine's /etc.
+            .replace(/^install_files\(\) \{\n[\s\S]*?\n\}\n\n# --- steps\n/m, "install_files() { :; }\n\n# --- steps\n")
+            .replaceAll("/var/lib/postgresql", path.join(state, "pg"))
+            .replaceAll("/etc/postgresql/", path.join(state, "etc", "postgresql") + "/")
+            .replaceAll("/usr/local/lib/crosscloud", bin)
+            .replaceAll("/run/crosscloud", path.join(state, "run"))
+            .replaceAll("/etc/ssl/certs/ssl-cert-snakeoil.pem", path.join(state, "snakeoil.pem"))
+            .replace(/^readonly BIN=.*$/m, `readonly BIN="${bin}"`);
+        fs.writeFileSync(path.join(state, "snakeoil.pem"), "a host certificate");
+        for (const [from, to] of host.edits ?? []) {
+            assert.ok(script.includes(from), `the script has no "${from}" to shorten`);
+            script = script.replaceAll(from, to);
+        }
+        fs.mkdirSync(path.join(state, "pg", "15", "main"), { recursive: true });
+        // The node step's configuration, so that config_pending asks whether the server loaded it.
+        fs.mkdirSync(path.join(state, "etc", "postgresql", "15", "main", "conf.d"), { recursive: true });
+        fs.writeFileSync(path.join(state, "etc", "postgresql", "15", "main", "conf.d", "90-crosscloud.conf"), "");
+        fs.writeFileSync(path.join(state, "etc", "postgresql", "15", "main", "pg_hba.conf"), "");
+        const r = spawnSync("bash", ["-c", script], {
+            encoding: "utf8",
+            timeout: 30_000,
+            env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, STATE: state, ...host.env },
+        });
+        const calls = fs.existsSync(path.join(state, "calls")) ? fs.readFileSync(path.join(state, "calls"), "utf8") : "";
+        return {
+            status: r.status,
+            stdout: r.stdout,
+            stderr: r.stderr.replaceAll(state, "STATE"),
+            calls: calls.split("\n").filter(Boolean),
+        };
+    } finally {
+        fs.rmSync(state, { recursive: true, force: true });
+    }
+}
+
+/** Exit 1, and this message as the last line on stderr. */
+function assertDies(r: Run, message: string): void {
+    assert.strictEqual(r.status, 1, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const last = r.stderr.trim().split("\n").pop();
+    assert.strictEqual(last, `crosscloud: error: ${message}`);
+    assert.doesNotMatch(r.stdout, /^crosscloud: done:/m);
+}
+
+const UNIT = "postgresql@15-main";
+const NODE = AWS_PRIMARY_NODE;
+const SECRETS = {
+    restartPolicy: "restart" as const,
+    replicatorPassword: "r",
+    adminPassword: "a",
+    archivePrivate: "private",
+    archivePublic: "ssh-ed25519 AAAA",
+    peerHostKey: "ssh-ed25519 BBBB",
+    dataDevices: [],
+    retentionDays: 7,
+    discardDiverged: "",
+};
+const primaryStep = (fencedLsn: string) => primaryRoleScript(NODE, { replicatorPassword: "r", adminPassword: "a", fencedLsn });
+const IN_RECOVERY: [string, string] = ["^SELECT pg_is_in_recovery\\(\\)$", "t"];
+const NOT_IN_RECOVERY: [string, string] = ["^SELECT pg_is_in_recovery\\(\\)$", "f"];
+
+describe("postgres-lib.sh: the shared waits and the promotion say which bound ran out", function () {
+    it("wait_ready (bound 120 s, here 1 s): PostgreSQL never accepts connections", function () {
+        const r = runStep(primaryStep("none"), {
+            running: true,
+            env: { NOT_READY: "1" },
+            edits: [["wait_until 120 ready", "wait_until 1 ready"]],
+        });
+        assertDies(r, `${UNIT} did not accept connections within 120 s: see journalctl -u ${UNIT}`);
+    });
+
+    it("promote_now: pg_promote does not return true", function () {
+        const r = runStep(promoteScript(15), {
+            running: true,
+            psql: [
+                ["pg_is_in_recovery\\(\\), coalesce", "t|0/3000000"],
+                ["pg_last_wal_replay_lsn\\(\\) >= ", "t"],
+                ["pg_last_xact_replay_timestamp", "0/3000000|2026-12-06 10:00:00+00|3"],
+                ["pg_promote", "f"],
+            ],
+        });
+        assertDies(r, "pg_promote did not finish within 60 s: see the PostgreSQL log");
+        assert.doesNotMatch(r.stdout, /promoted to primary/);
+    });
+
+    it("reload_config (bound 30 s, here 1 s): the server never reads its new configuration", function () {
+        const r = runStep(primaryStep("none"), {
+            running: true,
+            psql: [NOT_IN_RECOVERY, ["pg_conf_load_time\\(\\) < ", "t"], ["^SELECT pg_conf_load_time\\(\\)$", "2026-12-06 10:00:00+00"]],
+            edits: [["wait_until 30 reloaded", "wait_until 1 reloaded"]],
+        });
+        assertDies(r, `${UNIT} did not reload its configuration within 30 s`);
+        assert.ok(r.calls.includes(`systemctl reload ${UNIT}`));
+    });
+});
+
+describe("postgres-promote.sh (npm run failover): a standby that cannot be promoted says why", function () {
+    it("PostgreSQL is not running", function () {
+        assertDies(runStep(promoteScript(15), {}), `${UNIT} is not running on this host`);
+    });
+    it("PostgreSQL runs but answers no query", function () {
+        const r = runStep(promoteScript(15), { running: true, psql: [["pg_is_in_recovery\\(\\), coalesce", "", 2]] });
+        assertDies(r, `PostgreSQL on this host does not answer queries: see journalctl -u ${UNIT}`);
+    });
+    it("this host is a primary already", function () {
+        const r = runStep(promoteScript(15), { running: true, psql: [["pg_is_in_recovery\\(\\), coalesce", "f|none"]] });
+        assertDies(r, "this host is already a primary: nothing to fail over");
+        assert.ok(!r.calls.some((c) => /pg_promote/.test(c)));
+    });
+});
+
+describe("postgres-failover-fence.sh: a fence that did not stop the primary says so", function () {
+    it("systemctl stop returns and PostgreSQL still runs", function () {
+        const r = runStep(failoverFenceScript(15), { running: true, psql: [NOT_IN_RECOVERY], env: { STILL_RUNS: "1" } });
+        assertDies(r, `${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}`);
+        assert.doesNotMatch(r.stdout, /fenced: stopped/);
+    });
+});
+
+describe("postgres-fence.sh (switchover): no fence, or no proof of where the old primary's WAL ended", function () {
+    const fence = () => fenceScript(15, "aws", "10.20.1.10");
+    const ours = { "Database system identifier": "7301234567890123456", "Database cluster state": "in production" };
+
+    it("the peer is not a copy of this primary: it keeps taking writes", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: ours,
+            psql: [NOT_IN_RECOVERY, ["^peer: IDENTIFY_SYSTEM$", "7309999999999999999|1|0/3000000|"]],
+        });
+        assertDies(
+            r,
+            "the database host 10.20.1.10 is not a copy of this primary (system identifier 7309999999999999999, here 7301234567890123456): no fence, this primary keeps taking writes. Set crosscloud:primary back to this host's site and wait until replicationStatus says streaming before a switchover",
+        );
+        assert.ok(!r.calls.some((c) => c.startsWith("systemctl stop")), "not stopped");
+    });
+
+    it("the peer cannot be asked: it is named unreachable", function () {
+        const r = runStep(fence(), { running: true, control: ours, psql: [NOT_IN_RECOVERY, ["^peer: IDENTIFY_SYSTEM$", "", 2]] });
+        assert.match(r.stderr, /system identifier unreachable, here 7301234567890123456\): no fence/);
+        assert.ok(!r.calls.some((c) => c.startsWith("systemctl stop")), "not stopped");
+    });
+
+    const stopping: [string, string][] = [
+        NOT_IN_RECOVERY,
+        ["^peer: IDENTIFY_SYSTEM$", "7301234567890123456|1|0/3000000|"],
+        ["^CHECKPOINT$", ""],
+    ];
+    it("the stop ends without a shutdown checkpoint: the last WAL is unknown, no switchover", function () {
+        const r = runStep(fence(), { running: true, control: ours, psql: stopping });
+        assertDies(
+            r,
+            `the primary did not shut down cleanly (state: in production): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}`,
+        );
+        assert.ok(!r.calls.some((c) => /pg_promote/.test(c)), "the peer was not promoted");
+    });
+
+    const checkpointed = {
+        ...ours,
+        "Database cluster state": "shut down",
+        "Latest checkpoint location": "0/3000028",
+        "Latest checkpoint's TimeLineID": "1",
+    };
+    const promoted: [string, string] = ["pg_promote\\(true, 60\\)::text", "true"];
+    it("systemctl stop fails after the shutdown checkpoint", function () {
+        const r = runStep(fence(), { running: true, control: checkpointed, psql: [...stopping, promoted], env: { STOP_FAILS: "1" } });
+        assertDies(r, `systemctl stop ${UNIT} failed after the shutdown checkpoint: see journalctl -u ${UNIT}`);
+    });
+    it("PostgreSQL still runs after systemctl stop", function () {
+        const r = runStep(fence(), { running: true, control: checkpointed, psql: [...stopping, promoted], env: { STILL_RUNS: "1" } });
+        assertDies(r, `${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}`);
+        assert.doesNotMatch(r.stdout, /changed: stopped/);
+    });
+});
+
+describe("postgres-primary.sh: no promotion without proof, and the primary's own work", function () {
+    it("PostgreSQL is not running", function () {
+        assertDies(
+            runStep(primaryStep("none"), {}),
+            `${UNIT} is not running on this host: the node step starts it; see journalctl -u ${UNIT}`,
+        );
+    });
+    it("a standby, and the fence stopped no primary", function () {
+        const r = runStep(primaryStep("none"), { running: true, psql: [IN_RECOVERY] });
+        assertDies(
+            r,
+            "this host is a standby and the fence step stopped no primary on 10.20.1.10: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'",
+        );
+    });
+    it("the standby has not replayed the old primary's last WAL (bound CATCHUP_TIMEOUT 60 s, here 1 s)", function () {
+        const r = runStep(primaryStep("0/3000028"), {
+            running: true,
+            psql: [
+                IN_RECOVERY,
+                ["pg_last_wal_replay_lsn\\(\\) > '0/3000028'", "f"],
+                ["^SELECT pg_last_wal_replay_lsn\\(\\)$", "0/2FFFF00"],
+            ],
+            edits: [["readonly CATCHUP_TIMEOUT='60'", "readonly CATCHUP_TIMEOUT='1'"]],
+        });
+        assertDies(
+            r,
+            "switchover stopped before promotion: this standby replayed WAL up to 0/2FFFF00 but the old primary on 10.20.1.10 ended at 0/3000028, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it.",
+        );
+        assert.ok(!r.calls.some((c) => /pg_promote/.test(c)));
+    });
+    it("the old primary runs as a primary again", function () {
+        const r = runStep(primaryStep("0/3000028"), {
+            running: true,
+            psql: [IN_RECOVERY, ["pg_last_wal_replay_lsn\\(\\) > '0/3000028'", "t"], ["^peer: SELECT pg_is_in_recovery\\(\\)$", "f"]],
+        });
+        assertDies(
+            r,
+            "the old primary on 10.20.1.10 runs as a primary again: no promotion (two primaries); run pulumi up again to fence it",
+        );
+        assert.ok(!r.calls.some((c) => /pg_promote/.test(c)));
+    });
+    it("PostgreSQL's answer about a role is not one of the three", function () {
+        const r = runStep(primaryStep("none"), {
+            running: true,
+            psql: [NOT_IN_RECOVERY, ["pg_conf_load_time\\(\\) < ", "f"], ["FROM pg_authid WHERE rolname = 'replicator'", "2|t"]],
+        });
+        assertDies(r, "could not tell whether role replicator exists with its password: PostgreSQL answered '2|t'");
+        assert.ok(!r.calls.some((c) => /CREATE ROLE|ALTER ROLE/.test(c)));
+    });
+    it("an invalidated slot that slot-heal cannot replace", function () {
+        const r = runStep(primaryStep("none"), {
+            running: true,
+            psql: [NOT_IN_RECOVERY, ["pg_conf_load_time\\(\\) < ", "f"], ["FROM pg_authid WHERE rolname = ", "1|f"], ["^GRANT ", ""]],
+        });
+        assertDies(
+            r,
+            "could not replace the invalidated replication slot crosscloud_azure: crosscloud slot-heal: the slot was invalidated and could not be dropped: it is active",
+        );
+    });
+});
+
+describe("postgres-node.sh: a database host it must not touch, or a primary it cannot reach", function () {
+    it("a cluster of another PostgreSQL version: nothing changed", function () {
+        const r = runStep(postgresScript(NODE, SECRETS), {
+            clusters: "13  main    5432 online postgres /var/lib/postgresql/13/main /var/log/postgresql/postgresql-13-main.log\n",
+        });
+        assertDies(
+            r,
+            "this host holds PostgreSQL cluster 13/main but crosscloud:postgresVersion is 15: nothing was changed; upgrade the cluster first (see the README, 'Changing postgresVersion') or set the version back",
+        );
+        assert.doesNotMatch(r.stdout, /changed:/);
+    });
+
+    const standby: PostgresNode = {
+        ...NODE,
+        role: "standby",
+        name: "azure",
+        peerName: "aws",
+        peerIp: "10.10.1.10",
+        listenIp: "10.20.1.10",
+    };
+    const cluster = "15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n";
+    it("a standby that cannot reach its primary over TLS", function () {
+        const r = runStep(postgresScript(standby, SECRETS), {
+            clusters: cluster,
+            control: { "Bytes per WAL segment": "16777216" },
+            psql: [["^peer: IDENTIFY_SYSTEM$", "", 2]],
+        });
+        assertDies(r, "cannot reach the primary 10.10.1.10:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password");
+    });
+    it("a standby host holding another database that is not a standby: no base backup over it", function () {
+        const r = runStep(postgresScript(standby, SECRETS), {
+            clusters: cluster,
+            control: { "Bytes per WAL segment": "16777216", "Database system identifier": "7305555555555555555" },
+            psql: [["^peer: IDENTIFY_SYSTEM$", "7301234567890123456|1|0/3000000|"]],
+        });
+        assertDies(
+            r,
+            "this host holds a PostgreSQL cluster (system identifier 7305555555555555555) that is neither a copy of the primary on 10.10.1.10 (7301234567890123456) nor a standby: refusing to replace it with a base backup. If it holds your data, set crosscloud:primary to this host's site; if it may be discarded, move STATE/pg/15/main away and run pulumi up again",
+        );
+        assert.ok(!r.calls.some((c) => /pg_basebackup/.test(c)));
+    });
+});
+
+describe("replication-check.sh: a standby that does not replicate within the bound (TIMEOUT 180 s, here 1 s)", function () {
+    const short: [string, string][] = [["readonly TIMEOUT='180'", "readonly TIMEOUT='1'"]];
+    it("streaming: no WAL receiver streaming", function () {
+        const r = runStep(replicationCheckScript("streaming", "10.10.1.10"), {
+            psql: [["pg_stat_wal_receiver", "starting"]],
+            edits: short,
+        });
+        assertDies(
+            r,
+            "the standby is not streaming from 10.10.1.10 after 1 s: see journalctl -u postgresql@* and the primary's pg_stat_replication",
+        );
+    });
+    it("log shipping: nothing replayed from the archive", function () {
+        const r = runStep(replicationCheckScript("log-shipping", "10.10.1.10"), {
+            psql: [["pg_last_wal_replay_lsn\\(\\) IS NOT NULL", "f"]],
+            edits: short,
+        });
+        assertDies(r, "the standby replays no WAL from the archive on 10.10.1.10 after 1 s: see its log (restore_command)");
+    });
+});
+
+describe("tunnel-check.sh: a mismatch pluto logged, and SAs without a route", function () {
+    it("fails on a logged PSK mismatch once it has persisted (MISMATCH_GRACE 20 s, here 0 s), naming it", function () {
+        const r = runStep(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.1"), {
+            env: { NO_SA: "1", JOURNAL: '"tunnel" #1: IKE_AUTH response rejected Child SA with AUTHENTICATION_FAILED' },
+            edits: [["MISMATCH_GRACE=20", "MISMATCH_GRACE=0"]],
+        });
+        assertDies(
+            r,
+            "tunnel tunnel not established after 0 s: PSK mismatch (AUTHENTICATION_FAILED): the peer rejected our pre-shared key or we rejected its key; both gateways must have the same /etc/ipsec.secrets entry (re-run pulumi up)",
+        );
+    });
+
+    it("names the address it could not route to", function () {
+        const r = runStep(tunnelCheckScript("tunnel", 90, "203.0.113.10", "10.20.0.1"), { env: { NO_ROUTE: "1" } });
+        assertDies(
+            r,
+            "tunnel tunnel is up but there is no route to 10.20.0.1: the gateway needs a route (its default route will do) toward the peer's range",
+        );
+    });
+});
