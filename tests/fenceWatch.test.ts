@@ -16,7 +16,7 @@ interface Watch {
 }
 
 /** Runs the watch for `seconds` with the peer answering `peer` ("f|2": a primary on timeline 2) and this server on timeline `ours`. */
-function watch(peer: string, ours: string, opts: { standby?: boolean; seconds?: number } = {}): Watch {
+function watch(peer: string, ours: string, opts: { standby?: boolean; seconds?: number; connectSeconds?: number } = {}): Watch {
     const state = fs.mkdtempSync(path.join(os.tmpdir(), "crosscloud-fence-watch-"));
     try {
         const stubs = path.join(state, "bin");
@@ -34,6 +34,7 @@ function watch(peer: string, ours: string, opts: { standby?: boolean; seconds?: 
         stub(
             "psql",
             `if [[ " $* " == *" -c "* ]]; then echo "$OURS"; exit 0; fi
+sleep "$CONNECT_SECONDS" # psql's start and its connection to the peer
 while IFS= read -r line; do
     case $line in
     '\\echo .') echo . ;;
@@ -49,7 +50,15 @@ done`,
             .replace("readonly POSTGRES_HOME='/var/lib/postgresql'", `readonly POSTGRES_HOME='${state}/home'`);
         const r = spawnSync("timeout", [String(opts.seconds ?? 3), "bash", "-c", script], {
             encoding: "utf8",
-            env: { ...process.env, PATH: `${stubs}:${process.env.PATH}`, STATE: state, PGDATA: pgdata, PEER: peer, OURS: ours },
+            env: {
+                ...process.env,
+                PATH: `${stubs}:${process.env.PATH}`,
+                STATE: state,
+                PGDATA: pgdata,
+                PEER: peer,
+                OURS: ours,
+                CONNECT_SECONDS: String(opts.connectSeconds ?? 0),
+            },
         });
         const calls = fs.existsSync(path.join(state, "calls")) ? fs.readFileSync(path.join(state, "calls"), "utf8") : "";
         return {
@@ -73,6 +82,12 @@ describe("fence-watch: a primary whose peer was promoted on a newer timeline sto
             /^crosscloud fence-watch: the peer 10\.20\.1\.10 is a primary on timeline 2, newer than this primary's 1: it was promoted while this side was cut off; stopping PostgreSQL here/m,
         );
         assert.match(w.stdout, /^crosscloud fence-watch: stopped postgresql@15-main: fenced$/m);
+    });
+
+    it("waits longer for a new session's first answer than for a round trip (its connection comes first)", function () {
+        // 3 s to connect is past the 2 s a round trip may take: a session killed at 2 s never answered.
+        const w = watch("f|2", "1", { seconds: 8, connectSeconds: 3 });
+        assert.deepStrictEqual([w.stopped, w.marks], [true, ["standby.signal", "crosscloud.fenced"]]);
     });
 
     it("leaves this primary alone when the peer is its standby", function () {

@@ -16,13 +16,13 @@ pgdata=${POSTGRES_HOME}/${PG_VERSION}/main
 unit=postgresql@${PG_VERSION}-main
 say() { echo "crosscloud fence-watch: $*"; }
 # keepalives: a session through a cut tunnel is given up within seconds, not the kernel's minutes.
-peer_conninfo="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=2 dbname=postgres keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=2"
+peer_conninfo="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=5 dbname=postgres keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=2"
 # The peer's answer: "f|TIMELINE" from a primary (its WAL insert timeline), "t|0" from a standby.
 PEER_QUERY="SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
 # --- include: kept-session.sh
 # Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
 # shellcheck disable=SC2034
-SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo") SESSION_READ_TIMEOUT=2
+SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo") SESSION_READ_TIMEOUT=2 SESSION_OPEN_TIMEOUT=10
 answer=""
 trap '' PIPE
 while sleep 0.5; do

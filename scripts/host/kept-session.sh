@@ -2,16 +2,21 @@
 # poll costs one round trip, not a new psql (a TLS handshake through the tunnel, or a process start that
 # costs as much as the poll's interval on a small VM). Call session_sql directly, not in $(...): a
 # subshell would start, and lose, a session per question.
-# Reads SESSION_PSQL (the psql command line, an array) and SESSION_READ_TIMEOUT (seconds an answer may take).
+# Reads SESSION_PSQL (the psql command line, an array), SESSION_READ_TIMEOUT (seconds an answer may
+# take) and SESSION_OPEN_TIMEOUT (seconds the first answer of a new session may take: psql's start and
+# its connection come first, TCP, TLS and SCRAM through the tunnel, seconds on a small busy VM; a bound
+# as short as a round trip's killed every new session before it answered, so a fence-watch never saw
+# its peer again once the tunnel was back).
 # session_sql SQL: the answer's last line in $answer; returns 1, the session closed, when none came in time.
 session_sql() {
-    local line
+    local line timeout=$SESSION_READ_TIMEOUT
     answer=""
     if [[ -z ${SESSION_PID:-} ]]; then
         coproc SESSION { exec "${SESSION_PSQL[@]}" 2>/dev/null; }
+        timeout=$SESSION_OPEN_TIMEOUT
     fi
     if printf '%s;\n\\echo .\n' "$1" 1>&"${SESSION[1]}" 2>/dev/null; then
-        while IFS= read -r -t "$SESSION_READ_TIMEOUT" line <&"${SESSION[0]}"; do
+        while IFS= read -r -t "$timeout" line <&"${SESSION[0]}"; do
             [[ $line == . ]] && return 0
             answer=$line
         done

@@ -17,7 +17,7 @@ say() { echo "crosscloud sync-watch: $*"; }
 # --- include: sync-degrade.sh
 # Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
 # shellcheck disable=SC2034
-SESSION_PSQL=(runuser -u postgres -- psql -X -q -At) SESSION_READ_TIMEOUT=5
+SESSION_PSQL=(runuser -u postgres -- psql -X -q -At) SESSION_READ_TIMEOUT=5 SESSION_OPEN_TIMEOUT=10
 answer=""
 reload() {
     session_sql "SELECT pg_reload_conf()" || say "warning: could not reload PostgreSQL: the change applies at its next reload"
