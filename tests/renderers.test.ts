@@ -5,6 +5,7 @@ import { createHash, createHmac } from "crypto";
 import { hostAddress, siteLayout, subnetOf } from "../components/network";
 import { renderIpsecSecrets } from "../scripts/ipsec";
 import { renderPgHba, scramKeys, scramVerifier, slotName } from "../scripts/postgres";
+import { AWS_PRIMARY_NODE } from "./nodes";
 import { renderHostScript, shellQuote } from "../scripts/render";
 
 describe("site layout", function () {
@@ -115,20 +116,7 @@ describe("small renderers", function () {
         assert.deepStrictEqual(["azure", "aws", "my-site"].map(slotName), ["crosscloud_azure", "crosscloud_aws", "crosscloud_my_site"]);
     });
     it("rejects everything pg_hba does not list, TLS or not", function () {
-        const hba = renderPgHba({
-            version: 16,
-            role: "primary",
-            name: "aws",
-            listenIp: "10.10.1.10",
-            peerName: "azure",
-            peerIp: "10.20.1.10",
-            replication: "streaming",
-            synchronous: "off",
-            synchronousStandbyLoss: "",
-            clientCidrs: ["10.10.8.0/24"],
-            maxSlotWalKeepSize: "4GB",
-            walSegmentSizeMb: 16,
-        });
+        const hba = renderPgHba({ ...AWS_PRIMARY_NODE, version: 16, clientCidrs: ["10.10.8.0/24"], maxSlotWalKeepSize: "4GB" });
         const rules = hba
             .split("\n")
             .filter((l) => l && !l.startsWith("#"))
