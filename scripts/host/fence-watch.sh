@@ -6,7 +6,10 @@
 # it), marked a fenced standby so that no restart makes it a primary again, and the journal says why.
 # The next `pulumi up` rejoins it, saving what it wrote after the fork before anything is discarded.
 # Runs as root (crosscloud-fence-watch.service, restarted if it ends); asks the peer twice a second over
-# one kept session, and only while this host is a primary.
+# one kept session, and only while this host is a primary. The fence is on a clock (a bound of 5 s from
+# the tunnel's return, measured in the lab): this primary's timeline is asked once per postmaster (a
+# primary's timeline changes only through a restart as a standby), and PostgreSQL gets its fast shutdown
+# signal directly, before systemd's stop (whose pg_ctlcluster start costs seconds on a small VM).
 set -u
 # --- values (rendered on install): POSTGRES_ENV POSTGRES_HOME REPLICATION_CONNINFO
 conf=$POSTGRES_ENV
@@ -23,25 +26,47 @@ PEER_QUERY="SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN 0 ELS
 # Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
 # shellcheck disable=SC2034
 SESSION_PSQL=(runuser -u postgres -- psql -w -X -q -At "$peer_conninfo") SESSION_READ_TIMEOUT=2 SESSION_OPEN_TIMEOUT=10
+# shellcheck disable=SC2016,SC2034 # $0 and $1 are the inner shell's: the peer's address and port
+SESSION_PROBE=(timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$PEER_IP" 5432)
 answer=""
+# This primary's timeline, and the postmaster it was asked of.
+ours="" ours_pid=""
 trap '' PIPE
 while sleep 0.5; do
     # A standby, or no server: nothing to watch (and no session kept open).
     if [[ ! -f $pgdata/postmaster.pid || -f $pgdata/standby.signal ]]; then
+        ours=""
         close_session
         continue
+    fi
+    pid=""
+    read -r pid <"$pgdata/postmaster.pid" 2>/dev/null
+    if [[ -z $ours || $pid != "$ours_pid" ]]; then
+        ours=$(runuser -u postgres -- psql -X -At -c "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END" 2>/dev/null) || ours=""
+        [[ $ours =~ ^[1-9][0-9]*$ ]] || {
+            ours=""
+            continue
+        }
+        ours_pid=$pid
     fi
     session_sql "$PEER_QUERY" || continue
     [[ $answer == f\|* ]] || continue
     theirs=${answer#f|}
-    ours=$(runuser -u postgres -- psql -X -At -c "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END" 2>/dev/null) || continue
-    if ! [[ $ours =~ ^[1-9][0-9]*$ && $theirs =~ ^[0-9]+$ ]] || ((theirs <= ours)); then
+    if ! [[ $theirs =~ ^[0-9]+$ ]] || ((theirs <= ours)); then
         continue
     fi
-    say "the peer ${PEER_IP} is a primary on timeline ${theirs}, newer than this primary's ${ours}: it was promoted while this side was cut off; stopping PostgreSQL here so that it takes no more writes (fenced, read-only at its next start; pulumi up rejoins it and saves what it wrote after the fork)"
     install -o postgres -g postgres -m 600 /dev/null "$pgdata/standby.signal"
     install -o postgres -g postgres -m 600 /dev/null "$pgdata/crosscloud.fenced"
+    # SIGINT is PostgreSQL's fast shutdown: new sessions refused, the others ended. Only to a process that
+    # is PostgreSQL (a stale pid file's number may belong to another process by now).
+    comm=""
+    [[ $pid =~ ^[1-9][0-9]*$ ]] && read -r comm <"/proc/$pid/comm" 2>/dev/null
+    if [[ $comm == postgres ]]; then
+        kill -INT "$pid" 2>/dev/null
+    fi
+    say "the peer ${PEER_IP} is a primary on timeline ${theirs}, newer than this primary's ${ours}: it was promoted while this side was cut off; stopping PostgreSQL here so that it takes no more writes (fenced, read-only at its next start; pulumi up rejoins it and saves what it wrote after the fork)"
     systemctl stop "$unit"
     say "stopped ${unit}: fenced"
+    ours=""
     close_session
 done

@@ -7,11 +7,18 @@
 # its connection come first, TCP, TLS and SCRAM through the tunnel, seconds on a small busy VM; a bound
 # as short as a round trip's killed every new session before it answered, so a fence-watch never saw
 # its peer again once the tunnel was back).
+# SESSION_PROBE (an array, optional): run before a new session; when it fails no psql is started. A
+# connect through a cut tunnel waits on the kernel's SYN retransmissions (1, 3, 7 s apart), so a psql
+# started during the cut answers seconds after the tunnel is back; a probe bounded at a second retried
+# twice a second reaches the peer within about a second of it.
 # session_sql SQL: the answer's last line in $answer; returns 1, the session closed, when none came in time.
 session_sql() {
     local line timeout=$SESSION_READ_TIMEOUT
     answer=""
     if [[ -z ${SESSION_PID:-} ]]; then
+        if [[ -v SESSION_PROBE ]] && ! "${SESSION_PROBE[@]}" 2>/dev/null; then
+            return 1
+        fi
         coproc SESSION { exec "${SESSION_PSQL[@]}" 2>/dev/null; }
         timeout=$SESSION_OPEN_TIMEOUT
     fi
