@@ -420,46 +420,106 @@ export function goQuote(s: string): string {
 export async function runRemoteCommand(resource: string, c: ConnectionLike, command: string, stdin?: string): Promise<CommandResult> {
     const { client, jump } = await dial(c);
     try {
-        return await new Promise<CommandResult>((resolve, reject) => {
-            client.exec(command, (err, stream) => {
-                if (err) {
-                    reject(err);
-                    return;
-                }
-                const stdout: Buffer[] = [];
-                const stderr: Buffer[] = [];
-                const both: Buffer[] = [];
-                let exit: { code?: number | null; signal?: string; desc?: string } = {};
-                stream.on("data", (d: Buffer) => (stdout.push(d), both.push(d)));
-                stream.stderr.on("data", (d: Buffer) => (stderr.push(d), both.push(d)));
-                stream.on(
-                    "exit",
-                    (code: number | null, signal?: string, _dump?: boolean, desc?: string) => (exit = { code, signal, desc }),
-                );
-                // Settles once both streams are closed: ssh2 may close stderr after the channel.
-                let open = 2;
-                const closed = () => {
-                    if (--open > 0) {
-                        return;
-                    }
-                    const failure = runError(exit);
-                    if (failure === undefined) {
-                        resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() });
-                    } else {
-                        reject(
-                            new RemoteCommandError(
-                                `${resource} failed on ${describe(c)}: ${failure}: running ${goQuote(command)}:\n${Buffer.concat(both).toString()}`,
-                            ),
-                        );
-                    }
-                };
-                stream.once("close", closed);
-                stream.stderr.once("close", closed);
-                stream.end(stdin ?? "");
-            });
-        });
+        return await execOn(client, resource, c, command, stdin);
     } finally {
         client.end();
         jump?.end();
+    }
+}
+
+/** One exec channel on a ready client: `command` with `stdin`, settled as runRemoteCommand describes. */
+function execOn(client: Client, resource: string, c: ConnectionLike, command: string, stdin?: string): Promise<CommandResult> {
+    return new Promise<CommandResult>((resolve, reject) => {
+        client.exec(command, (err, stream) => {
+            if (err) {
+                reject(err);
+                return;
+            }
+            const stdout: Buffer[] = [];
+            const stderr: Buffer[] = [];
+            const both: Buffer[] = [];
+            let exit: { code?: number | null; signal?: string; desc?: string } = {};
+            stream.on("data", (d: Buffer) => (stdout.push(d), both.push(d)));
+            stream.stderr.on("data", (d: Buffer) => (stderr.push(d), both.push(d)));
+            stream.on("exit", (code: number | null, signal?: string, _dump?: boolean, desc?: string) => (exit = { code, signal, desc }));
+            // Settles once both streams are closed: ssh2 may close stderr after the channel.
+            let open = 2;
+            const closed = () => {
+                if (--open > 0) {
+                    return;
+                }
+                const failure = runError(exit);
+                if (failure === undefined) {
+                    resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() });
+                } else {
+                    reject(
+                        new RemoteCommandError(
+                            `${resource} failed on ${describe(c)}: ${failure}: running ${goQuote(command)}:\n${Buffer.concat(both).toString()}`,
+                        ),
+                    );
+                }
+            };
+            stream.once("close", closed);
+            stream.stderr.once("close", closed);
+            stream.end(stdin ?? "");
+        });
+    });
+}
+
+/**
+ * One connection kept for many commands on a host, for a tool of ours that runs hundreds (`npm run
+ * bench` against a deployed stack): a dial costs a key exchange with each host on the way (seconds on a
+ * small VM), an exec channel on a kept connection does not. The program's steps still dial per command,
+ * as pulumi-command does. A connection found closed is dialled again once, before the command is sent.
+ */
+export class KeptConnection {
+    private connected?: Promise<{ client: Client; jump?: Client }>;
+
+    constructor(private readonly c: ConnectionLike) {}
+
+    async run(resource: string, command: string, stdin?: string): Promise<CommandResult> {
+        return execOn((await this.connect()).client, resource, this.c, command, stdin);
+    }
+
+    /** Whether a connection is kept (or being dialled) now. */
+    isOpen(): boolean {
+        return this.connected !== undefined;
+    }
+
+    /** Ends the connection (and its jump host's); a later run dials again. */
+    close(): void {
+        const connected = this.connected;
+        this.connected = undefined;
+        void connected?.then(
+            ({ client, jump }) => {
+                client.end();
+                jump?.end();
+            },
+            () => undefined,
+        );
+    }
+
+    private connect(): Promise<{ client: Client; jump?: Client }> {
+        if (!this.connected) {
+            const connected = dial(this.c);
+            this.connected = connected;
+            connected.then(
+                ({ client, jump }) => {
+                    const lost = () => {
+                        if (this.connected === connected) {
+                            this.connected = undefined;
+                        }
+                    };
+                    client.once("close", lost);
+                    jump?.once("close", lost);
+                },
+                () => {
+                    if (this.connected === connected) {
+                        this.connected = undefined;
+                    }
+                },
+            );
+        }
+        return this.connected;
     }
 }

@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import { AddressInfo, Server as NetServer, Socket, connect as netConnect, createServer } from "net";
 import { Server, ServerChannel, utils as sshUtils } from "ssh2";
-import { ConnectionLike, generateEd25519KeyPair, goQuote, runRemoteCommand } from "../scripts/ssh";
+import { ConnectionLike, KeptConnection, generateEd25519KeyPair, goQuote, runRemoteCommand } from "../scripts/ssh";
 
 /** What a fake host does with its n-th TCP connection. */
 type Behaviour =
@@ -21,6 +21,8 @@ interface FakeHost {
     connections: number;
     /** direct-tcpip channel opens asked of it as a jump host. */
     channelOpens: number;
+    /** Ends every connection it has (as a host's reboot would), still listening. */
+    drop(): void;
     close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ async function fakeHost(behaviours: Behaviour[], options: { exec?: Exec; refuseC
         port: (net.address() as AddressInfo).port,
         connections: 0,
         channelOpens: 0,
+        drop: () => sockets.forEach((s) => s.destroy()),
         close: () =>
             new Promise<void>((resolve) => {
                 sockets.forEach((s) => s.destroy());
@@ -337,5 +340,54 @@ describe("a failing command's error, as pulumi-command v1.2.1 commandOutputs.go 
     });
     it("quotes the command as Go's %q does", function () {
         assert.strictEqual(goQuote('a "b" \\ c\n\t\x01\x7f é ✓ \u00a0 😀'), '"a \\"b\\" \\\\ c\\n\\t\\x01\\x7f é ✓ \\u00a0 😀"');
+    });
+});
+
+describe("KeptConnection (npm run bench against a deployed stack): one dial for many commands", function () {
+    const echo: Exec = (stream, command) => {
+        stream.write(`ran ${command}\n`);
+        stream.exit(command === "fail" ? 3 : 0);
+        stream.end();
+    };
+
+    it("runs every command through the jump host on one connection each, a failing one included", async function () {
+        const jump = await started([{ hostKeys: [jumpKey.private] }]);
+        const target = await started([{ hostKeys: [targetKey.private] }], { exec: echo });
+        const kept = new KeptConnection(to(target, targetKey.public, { proxy: to(jump, jumpKey.public) }));
+        try {
+            const outputs = [];
+            for (const command of ["a", "b", "c"]) {
+                outputs.push((await kept.run("bench", command)).stdout);
+            }
+            await assert.rejects(
+                kept.run("bench", "fail"),
+                /^Error: bench failed on u@127\.0\.0\.1:\d+ via u@127\.0\.0\.1:\d+: Process exited with status 3: running "fail":\nran fail\n$/,
+            );
+            outputs.push((await kept.run("bench", "d")).stdout);
+            assert.deepStrictEqual(outputs, ["ran a\n", "ran b\n", "ran c\n", "ran d\n"]);
+            assert.deepStrictEqual([jump.connections, jump.channelOpens, target.connections], [1, 1, 1]);
+        } finally {
+            kept.close();
+        }
+    });
+
+    it("dials again for the next command once the connection was lost", async function () {
+        const target = await started([{ hostKeys: [targetKey.private] }], { exec: echo });
+        const kept = new KeptConnection(to(target, targetKey.public));
+        try {
+            assert.strictEqual((await kept.run("bench", "a")).stdout, "ran a\n");
+            target.drop();
+            const deadline = Date.now() + 5000;
+            while (kept.isOpen()) {
+                if (Date.now() > deadline) {
+                    throw new Error("the kept connection did not notice within 5 s that the host closed it");
+                }
+                await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            assert.strictEqual((await kept.run("bench", "b")).stdout, "ran b\n");
+            assert.strictEqual(target.connections, 2);
+        } finally {
+            kept.close();
+        }
     });
 });

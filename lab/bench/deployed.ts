@@ -5,7 +5,7 @@
 // as configured; the report says how to measure the others. The plain-link baseline needs a
 // temporary cloud firewall rule the user opts in to (--allow-plain-baseline).
 import { execFile } from "child_process";
-import { ConnectionLike, SshHostOutput, connectionFor, runRemoteCommand } from "../../scripts/ssh";
+import { KeptConnection, SshHostOutput, connectionFor } from "../../scripts/ssh";
 import { RUN_SCRIPT_FROM_STDIN } from "../../scripts/render";
 import type { IpsecCipher } from "../../scripts/ipsec";
 import type { Site } from "../harness/lab";
@@ -203,16 +203,19 @@ export interface DeployedOptions {
     steps: StepRecord[];
 }
 
-/** BenchHosts over SSH for a deployed stack. */
-export function deployedHosts(plan: DeployedPlan, opts: DeployedOptions): BenchHosts {
-    const connections: Record<BenchHost, ConnectionLike> = {
-        "aws-gateway": connectionFor(plan.databases.aws.via!, opts.privateKey),
-        "azure-gateway": connectionFor(plan.databases.azure.via!, opts.privateKey),
-        "aws-database": connectionFor(plan.databases.aws, opts.privateKey),
-        "azure-database": connectionFor(plan.databases.azure, opts.privateKey),
+/**
+ * BenchHosts over SSH for a deployed stack: one kept connection per host (each database host's through
+ * its gateway), a channel per script; `close` ends them.
+ */
+export function deployedHosts(plan: DeployedPlan, opts: DeployedOptions): BenchHosts & { close(): void } {
+    const connections: Record<BenchHost, KeptConnection> = {
+        "aws-gateway": new KeptConnection(connectionFor(plan.databases.aws.via!, opts.privateKey)),
+        "azure-gateway": new KeptConnection(connectionFor(plan.databases.azure.via!, opts.privateKey)),
+        "aws-database": new KeptConnection(connectionFor(plan.databases.aws, opts.privateKey)),
+        "azure-database": new KeptConnection(connectionFor(plan.databases.azure, opts.privateKey)),
     };
     const shell = async (host: BenchHost, script: string) =>
-        (await runRemoteCommand(`bench on ${host}`, connections[host], RUN_SCRIPT_FROM_STDIN, script)).stdout;
+        (await connections[host].run(`bench on ${host}`, RUN_SCRIPT_FROM_STDIN, script)).stdout;
     const azureGatewayPrivate = async () => {
         const route = await shell("azure-gateway", `ip -4 -o route get ${plan.databasePrivate.azure}`);
         return / src (\S+)/.exec(route)?.[1] ?? "";
@@ -223,8 +226,9 @@ export function deployedHosts(plan: DeployedPlan, opts: DeployedOptions): BenchH
     const cutRules = (op: string) =>
         `iptables ${op} INPUT -s ${peer}/32 -j DROP -m comment --comment bench-cut; iptables ${op} OUTPUT -d ${peer}/32 -j DROP -m comment --comment bench-cut`;
     const uncut = `while iptables -D INPUT -s ${peer}/32 -j DROP -m comment --comment bench-cut 2>/dev/null; do :; done; while iptables -D OUTPUT -d ${peer}/32 -j DROP -m comment --comment bench-cut 2>/dev/null; do :; done`;
-    const hosts: BenchHosts = {
+    const hosts: BenchHosts & { close(): void } = {
         kind: "deployed",
+        close: () => Object.values(connections).forEach((c) => c.close()),
         primary: plan.primary,
         postgresVersion: plan.postgresVersion,
         log: opts.log,

@@ -30,8 +30,12 @@ export async function benchDeployed(
         log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`),
         steps,
     });
-    await prepareDeployed(hosts);
-    return { result: await runBench(hosts, opts), steps };
+    try {
+        await prepareDeployed(hosts);
+        return { result: await runBench(hosts, opts), steps };
+    } finally {
+        hosts.close();
+    }
 }
 
 async function main(argv: string[]): Promise<void> {
