@@ -21,6 +21,18 @@ const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
 const COMMAND_STATE = path.join(LAB_DIR, "command-state.json");
 
 /**
+ * Forgets the last run of every command whose name matches, as the engine forgets a command replaced
+ * with its host (a new VM): the next `up`, `onlyChanged` or not, runs them. Returns the names forgotten.
+ */
+export function forgetCommands(match: RegExp): string[] {
+    const saved: Record<string, unknown> = fs.existsSync(COMMAND_STATE) ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) : {};
+    const forgotten = Object.keys(saved).filter((name) => match.test(name));
+    forgotten.forEach((name) => delete saved[name]);
+    fs.writeFileSync(COMMAND_STATE, JSON.stringify(saved), { mode: 0o600 });
+    return forgotten;
+}
+
+/**
  * The keys the program generated (host keys, archive key) in this lab, as the stack's state would keep
  * them: they live as long as the lab, so a later run pins the same host keys.
  */

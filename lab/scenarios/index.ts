@@ -61,6 +61,11 @@ export const TEST_SCENARIOS = [
     "idempotency",
     "switchover",
     "failovers",
+    // In this order: partition leaves the primary on the other side, synchronousMode leaves the lab
+    // synchronous, partitionSync brings the primary home and ends asynchronous.
+    "partition",
+    "synchronousMode",
+    "partitionSync",
     "wanCapture",
     "replicationSecurity",
     "hostKeyPinning",
@@ -83,9 +88,5 @@ export const TEST_SCENARIOS = [
  * variant. bench-lab-smoke: the bench's lab mode (about 6.5 min) would double CI's bench time next to
  * bench-smoke, which runs the deployed-stack mode over SSH because no cloud can test that mode; every
  * full `npm run bench` runs the lab mode.
- * partition, synchronousMode, partitionSync (issue 16, in this order: partition leaves the primary on the
- * other side, synchronousMode leaves the lab synchronous, partitionSync brings the primary home and ends
- * asynchronous): about 20 min together on a slow day, past what CI's budget has room for until the
- * harness's `up` is faster; and partition's fence bound is measured anew (PostgreSQL's own log line).
  */
-export const LONG_SCENARIOS = ["rekeyLong", "bench-lab-smoke", "partition", "synchronousMode", "partitionSync"];
+export const LONG_SCENARIOS = ["rekeyLong", "bench-lab-smoke"];

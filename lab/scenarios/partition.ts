@@ -179,9 +179,12 @@ async function partitionUnderLoad(lab: Lab, synchronous: boolean): Promise<void>
                 const present = await load.rowsOn(survivor);
                 if (synchronous) {
                     // Zero loss: every acknowledged commit on the final primary; the saved set holds only what the
-                    // old primary committed locally and never acknowledged.
+                    // old primary committed locally and never acknowledged. The client tries an id it gave up on
+                    // the old primary on the other host next, so a saved id may also be a commit acknowledged by
+                    // the new primary (and on it): not one the old primary acknowledged.
                     const lost = commits.filter((c) => !present.has(c.id));
-                    const acknowledgedSaved = commits.filter((c) => divergence.savedIds.has(c.id));
+                    const acknowledgedSaved = commits.filter((c) => c.host === ips[old] && divergence.savedIds.has(c.id));
+                    const retried = commits.filter((c) => c.host !== ips[old] && divergence.savedIds.has(c.id));
                     if (lost.length > 0 || acknowledgedSaved.length > 0 || divergence.savedIds.size === 0) {
                         throw new Error(
                             `synchronous mode: ${lost.length} acknowledged commits missing on ${survivor} (ids ${lost
@@ -189,10 +192,10 @@ async function partitionUnderLoad(lab: Lab, synchronous: boolean): Promise<void>
                                 .map((c) => c.id)
                                 .join(
                                     ", ",
-                                )}), ${acknowledgedSaved.length} acknowledged among the saved rows, ${divergence.savedIds.size} saved rows (expected the old primary's unacknowledged local commits)`,
+                                )}), ${acknowledgedSaved.length} acknowledged by the old primary among the saved rows, ${divergence.savedIds.size} saved rows (expected the old primary's unacknowledged local commits)`,
                         );
                     }
-                    return `${commits.length} commits acknowledged, 0 lost: all on ${survivor}; the old primary's ${divergence.transactions} transactions after the fork ${divergence.key} were committed there locally and never acknowledged (${divergence.savedIds.size} rows, ids ${[...divergence.savedIds].join(", ")}), saved in ${divergence.dir}; the rejoin up completed; ${old} streams from ${survivor}`;
+                    return `${commits.length} commits acknowledged, 0 lost: all on ${survivor}; the old primary's ${divergence.transactions} transactions after the fork ${divergence.key} were committed there locally and never acknowledged by it (${divergence.savedIds.size} rows, ids ${[...divergence.savedIds].join(", ")}; ${retried.length} of these ids the client then committed on ${survivor}), saved in ${divergence.dir}; the rejoin up completed; ${old} streams from ${survivor}`;
                 }
                 const missing = commits.filter((c) => !present.has(c.id) && !divergence.savedIds.has(c.id));
                 if (missing.length > 0) {

@@ -1,5 +1,6 @@
 // Synchronous mode without deadlock. A first `pulumi up` with crosscloud:synchronous remote_apply and
-// standby loss `block` on empty database hosts (their clusters and archives dropped, as on new VMs): the
+// standby loss `block` on empty database hosts (their clusters and archives dropped, and every command on
+// them run as on new VMs; the gateways' commands, unchanged, are kept as the engine keeps them): the
 // primary's own statements (roles, grants) must not wait for the standby that a later step of the same `up`
 // makes. Then `degrade`: with the standby stopped, a commit waits at most SYNC_DEGRADE_AFTER_SECONDS (plus a
 // poll), and once the standby streams again commits wait for it again. The lab is left synchronous
@@ -8,6 +9,7 @@
 import { ARCHIVE_DIR, POSTGRES_HOME, SYNC_DEGRADED_CONF, SYNC_DEGRADE_AFTER_SECONDS } from "../../scripts/postgres";
 import { withinSeconds } from "../../scripts/bound";
 import { Lab, SITES, peerOf, psql, shell, waitFor } from "../harness/lab";
+import { forgetCommands } from "../harness/labCloud";
 
 /** A first up that has not finished by then is taken for a deadlock (it takes about 2 min in the lab). */
 const FIRST_UP_BOUND_SECONDS = 480;
@@ -25,13 +27,24 @@ export async function synchronousMode(lab: Lab): Promise<void> {
                 ),
             ),
         );
+        // Every command on the database hosts: their access steps and the PostgreSQL steps.
+        const rerun = forgetCommands(/^(aws|azure)-database-access$|^postgres-/);
+        if (rerun.length !== 7) {
+            throw new Error(`expected the 7 commands on the database hosts in the lab's command state, found ${rerun.join(", ")}`);
+        }
         const started = Date.now();
-        const { outputs } = await withinSeconds(
-            lab.up({ "crosscloud:synchronous": "remote_apply", "crosscloud:synchronousStandbyLoss": "block" }, () => undefined),
+        const { outputs, cloud } = await withinSeconds(
+            lab.up({ "crosscloud:synchronous": "remote_apply", "crosscloud:synchronousStandbyLoss": "block" }, () => undefined, {
+                onlyChanged: true,
+            }),
             FIRST_UP_BOUND_SECONDS,
             `the first up with synchronous mode did not finish in ${FIRST_UP_BOUND_SECONDS} s: a step waits on the standby (deadlock)`,
         );
         const seconds = (Date.now() - started) / 1000;
+        const ran = cloud.commands.map((c) => c.name).sort();
+        if (ran.join(" ") !== [...rerun].sort().join(" ")) {
+            throw new Error(`the first up ran ${ran.join(", ")}; expected every command on the database hosts: ${rerun.join(", ")}`);
+        }
         const primary = `${lab.primary}-database`;
         const standby = peerOf(lab.primary);
         const names = (await psql(primary, "SHOW synchronous_standby_names")).trim();
@@ -54,7 +67,7 @@ export async function synchronousMode(lab: Lab): Promise<void> {
         if (onStandby !== "1") {
             throw new Error(`a remote_apply commit on the primary is not on the standby: ${onStandby}`);
         }
-        return `completed in ${seconds.toFixed(0)} s (bound ${FIRST_UP_BOUND_SECONDS} s): both clusters created, roles made on the primary while its synchronous standby did not exist yet; synchronous_standby_names = ${names}, ${state}; synchronousMode: ${String(outputs.synchronousMode)}`;
+        return `completed in ${seconds.toFixed(0)} s (bound ${FIRST_UP_BOUND_SECONDS} s), the ${ran.length} commands on the database hosts run: both clusters created, roles made on the primary while its synchronous standby did not exist yet; synchronous_standby_names = ${names}, ${state}; synchronousMode: ${String(outputs.synchronousMode)}`;
     });
 
     await lab.step(
