@@ -503,22 +503,16 @@ export class KeptConnection {
         if (!this.connected) {
             const connected = dial(this.c);
             this.connected = connected;
-            connected.then(
-                ({ client, jump }) => {
-                    const lost = () => {
-                        if (this.connected === connected) {
-                            this.connected = undefined;
-                        }
-                    };
-                    client.once("close", lost);
-                    jump?.once("close", lost);
-                },
-                () => {
-                    if (this.connected === connected) {
-                        this.connected = undefined;
-                    }
-                },
-            );
+            // A failed dial, or a connection (or its jump host's) that closed: the next run dials again.
+            const lost = () => {
+                if (this.connected === connected) {
+                    this.connected = undefined;
+                }
+            };
+            connected.then(({ client, jump }) => {
+                client.once("close", lost);
+                jump?.once("close", lost);
+            }, lost);
         }
         return this.connected;
     }

@@ -20,12 +20,19 @@ const KEY_STATE = path.join(LAB_DIR, "generated-keys.json");
 /** Each command's last successful run: a fingerprint of what it ran, and its result. */
 const COMMAND_STATE = path.join(LAB_DIR, "command-state.json");
 
+type CommandState = Record<string, { fingerprint: string; result: CommandResult }>;
+
+/** The command state as saved (read anew each time: another `up` of the lab may have written it). */
+function readCommandState(): CommandState {
+    return fs.existsSync(COMMAND_STATE) ? (JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) as CommandState) : {};
+}
+
 /**
  * Forgets the last run of every command whose name matches, as the engine forgets a command replaced
  * with its host (a new VM): the next `up`, `onlyChanged` or not, runs them. Returns the names forgotten.
  */
 export function forgetCommands(match: RegExp): string[] {
-    const saved: Record<string, unknown> = fs.existsSync(COMMAND_STATE) ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) : {};
+    const saved = readCommandState();
     const forgotten = Object.keys(saved).filter((name) => match.test(name));
     forgotten.forEach((name) => delete saved[name]);
     fs.writeFileSync(COMMAND_STATE, JSON.stringify(saved), { mode: 0o600 });
@@ -346,9 +353,7 @@ export class LabCloud {
         // Everything the engine diffs: pulumi-command (v1.2.1, infer's default diff) updates a Command, and
         // so re-runs `create`, when any input changes, its connection (a rotated key) included.
         const fingerprint = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
-        const saved: Record<string, { fingerprint: string; result: CommandResult }> = fs.existsSync(COMMAND_STATE)
-            ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8"))
-            : {};
+        const saved = readCommandState();
         if (this.onlyChanged && saved[name]?.fingerprint === fingerprint) {
             this.log(`keep ${name}: unchanged since its last run`);
             return saved[name].result;
@@ -364,8 +369,7 @@ export class LabCloud {
         if (inputs.logging !== "none") {
             fs.writeFileSync(path.join(LAB_DIR, "logs", "commands", `${name}.log`), `${result.stdout}${result.stderr}`);
         }
-        const latest = fs.existsSync(COMMAND_STATE) ? JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) : {};
-        fs.writeFileSync(COMMAND_STATE, JSON.stringify({ ...latest, [name]: { fingerprint, result } }), { mode: 0o600 });
+        fs.writeFileSync(COMMAND_STATE, JSON.stringify({ ...readCommandState(), [name]: { fingerprint, result } }), { mode: 0o600 });
         const durationMs = Date.now() - this.started - startedMs;
         this.commands.push({ name, host: c.host, startedMs, durationMs, stdout: result.stdout });
         this.log(`done ${name} in ${(durationMs / 1000).toFixed(1)} s: ${result.stdout.trim().split("\n").pop()}`);

@@ -20,8 +20,10 @@ unit=postgresql@${PG_VERSION}-main
 say() { echo "crosscloud fence-watch: $*"; }
 # keepalives: a session through a cut tunnel is given up within seconds, not the kernel's minutes.
 peer_conninfo="host=${PEER_IP} ${REPLICATION_CONNINFO} connect_timeout=5 dbname=postgres keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=2"
-# The peer's answer: "f|TIMELINE" from a primary (its WAL insert timeline), "t|0" from a standby.
-PEER_QUERY="SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
+# A primary's WAL insert timeline, 0 on a standby.
+TIMELINE_SQL="CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
+# The peer's answer: "f|TIMELINE" from a primary, "t|0" from a standby.
+PEER_QUERY="SELECT pg_is_in_recovery(), ${TIMELINE_SQL}"
 # --- include: kept-session.sh
 # Read by session_sql (checked on the installed script, where it is written in); it sets $answer.
 # shellcheck disable=SC2034
@@ -42,7 +44,7 @@ while sleep 0.5; do
     pid=""
     read -r pid <"$pgdata/postmaster.pid" 2>/dev/null
     if [[ -z $ours || $pid != "$ours_pid" ]]; then
-        ours=$(runuser -u postgres -- psql -X -At -c "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END" 2>/dev/null) || ours=""
+        ours=$(runuser -u postgres -- psql -X -At -c "SELECT ${TIMELINE_SQL}" 2>/dev/null) || ours=""
         [[ $ours =~ ^[1-9][0-9]*$ ]] || {
             ours=""
             continue
@@ -67,6 +69,5 @@ while sleep 0.5; do
     say "the peer ${PEER_IP} is a primary on timeline ${theirs}, newer than this primary's ${ours}: it was promoted while this side was cut off; stopping PostgreSQL here so that it takes no more writes (fenced, read-only at its next start; pulumi up rejoins it and saves what it wrote after the fork)"
     systemctl stop "$unit"
     say "stopped ${unit}: fenced"
-    ours=""
     close_session
 done
