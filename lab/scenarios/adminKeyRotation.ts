@@ -1,11 +1,14 @@
 // Rotating the admin key on a running stack, as the README's runbook says: set the new key pair and
 // crosscloud:previousSshPrivateKey, `pulumi up`, then remove previousSshPrivateKey and `up` again.
 // Under load: the new key works on all four hosts (directly and through the jump host), the old one
-// is refused, no host rebooted, no commit lost.
+// is refused, no host rebooted, no commit lost. The secret scan (secretScan.ts) runs around it: the
+// rotating `up` runs the whole program under load with both private keys in the config, the richest
+// moment for a leak, so `npm test` needs no other whole-program `up` for the scan.
 import { ConnectionLike, generateEd25519KeyPair, runRemoteCommand } from "../../scripts/ssh";
 import { databaseConnection, gatewayConnection } from "../harness/faults";
 import { Lab, SITES, Site, shell } from "../harness/lab";
 import { LoadClient } from "../harness/load";
+import { collectSecrets, privateKeyLines, scanForSecrets } from "./secretScan";
 
 const HOSTS = SITES.flatMap((s) => [`${s}-gateway`, `${s}-database`]);
 
@@ -25,15 +28,26 @@ function connections(lab: Lab, site: Site, key: string, jumpKey = key): [string,
 }
 
 export async function adminKeyRotation(lab: Lab): Promise<void> {
+    const secrets = await collectSecrets(lab);
+    const newKey = generateEd25519KeyPair("crosscloud-lab-admin-rotated");
+    for (const [name, line] of privateKeyLines("rotated admin SSH private key", newKey.private)) {
+        secrets.set(name, line);
+    }
+    await scanForSecrets(lab, secrets, "the admin key rotated under load", () => rotate(lab, newKey));
+}
+
+/** The rotation's steps; returns what the scan's step reports of it. */
+async function rotate(lab: Lab, newKey: { private: string; public: string }): Promise<string> {
     const load = new LoadClient(lab);
     const oldKey = lab.adminKey;
-    const newKey = generateEd25519KeyPair("crosscloud-lab-admin-rotated");
+    let rotatingCommands = 0;
     const boots = Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await bootMark(h)] as const)));
     await load.start();
     try {
         await lab.step("pulumi up with the new key pair and crosscloud:previousSshPrivateKey", async () => {
             lab.setAdminKey(newKey);
             const { cloud } = await lab.up({ "crosscloud:previousSshPrivateKey": oldKey.private }, lab.log, { onlyChanged: true });
+            rotatingCommands = cloud.commands.length;
             const access = cloud.commands.filter((c) => c.name.endsWith("-access"));
             const changed = access.filter((c) => /^crosscloud: done: 1 changes/m.test(c.stdout)).map((c) => c.name);
             if (changed.length !== 4) {
@@ -102,4 +116,5 @@ export async function adminKeyRotation(lab: Lab): Promise<void> {
         const { present } = await load.assertNoneLost(lab.primary, commits);
         return `${commits.length} commits, 0 lost (${present} rows on ${lab.primary}); boot marks unchanged on ${HOSTS.length} hosts`;
     });
+    return `the rotating up ran ${rotatingCommands} commands under load, the next one the 4 access steps`;
 }

@@ -2,6 +2,8 @@
 // stdout/stderr, or a non-secret output. Command lines are sampled on all four hosts while the whole
 // program runs again and the load writes; logs and outputs are read afterwards. The secrets are read
 // into this process and searched for here: they never travel to a host on a command line.
+// `npm test` runs the scan inside adminKeyRotation (scanForSecrets): its rotating `up` runs the whole
+// program under load with two private keys in the config, so a separate whole-program `up` adds nothing.
 import * as fs from "fs";
 import * as path from "path";
 import { LAB_DIR } from "../harness/labCloud";
@@ -14,7 +16,7 @@ const HOSTS = ["aws-gateway", "azure-gateway", "aws-database", "azure-database"]
 const SECRET_OUTPUTS = new Set(["primaryConnectionString"]);
 
 /** Collects every secret of the lab stack, by name, as strings to search for. */
-async function collectSecrets(lab: Lab): Promise<Map<string, string>> {
+export async function collectSecrets(lab: Lab): Promise<Map<string, string>> {
     const secrets = new Map<string, string>();
     const psk = /PSK "([^"]+)"/.exec(await shell("aws-gateway", "cat /etc/ipsec.secrets"))?.[1];
     if (!psk) {
@@ -37,8 +39,9 @@ async function collectSecrets(lab: Lab): Promise<Map<string, string>> {
         }
     }
     for (const [name, pem] of keys) {
-        const body = pem.split("\n").filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
-        body.forEach((line, i) => secrets.set(`${name} (line ${i + 1})`, line));
+        for (const [lineName, line] of privateKeyLines(name, pem)) {
+            secrets.set(lineName, line);
+        }
     }
     for (const [name, value] of secrets) {
         if (value.length < 12) {
@@ -75,30 +78,29 @@ setsid nohup perl -e '
         select(undef, undef, undef, ${SAMPLE_SECONDS});
     }' >/run/lab-cmdlines.txt 2>/dev/null </dev/null &`;
 
-export async function secretScan(lab: Lab): Promise<void> {
-    await waitHealthy(lab, 120);
-    const secrets = await collectSecrets(lab);
+/**
+ * Runs `body` (which runs the program) with every process's command line sampled on all four hosts, then
+ * searches the samples, the host logs, every command's output and the non-secret outputs for `secrets`,
+ * each check a step. `body` returns its step's detail.
+ */
+export async function scanForSecrets(lab: Lab, secrets: Map<string, string>, name: string, body: () => Promise<string>): Promise<void> {
     const leaks: string[] = [];
     let sampled = 0;
-    await lab.step("command lines on all hosts sampled while the program runs again and the load writes", async () => {
+    await lab.step(`${name}; command lines on all hosts sampled every ${SAMPLE_SECONDS} s`, async () => {
         await Promise.all(HOSTS.map((h) => shell(h, SAMPLER)));
-        const load = new LoadClient(lab);
-        await load.start();
-        let commands = 0;
+        let detail: string;
         try {
-            const { cloud } = await lab.up();
-            commands = cloud.commands.length;
+            detail = await body();
         } finally {
             await Promise.all(HOSTS.map((h) => shell(h, "touch /run/lab-cmdlines.stop")));
             await sleep(1500);
         }
-        const commits = await load.stop();
         for (const h of HOSTS) {
             const lines = await shell(h, "cat /run/lab-cmdlines.txt");
             sampled += lines.split("\n").filter(Boolean).length;
             leaks.push(...findLeaks(secrets, `a command line on ${h}`, lines));
         }
-        return `${commands} program commands ran; ${sampled} distinct command lines sampled every ${SAMPLE_SECONDS} s on 4 hosts; ${await compareAfterLoad(lab, load, commits)}`;
+        return `${detail}; ${sampled} distinct command lines sampled on 4 hosts`;
     });
     await lab.step("host logs: the journal and /var/log of every host", async () => {
         let bytes = 0;
@@ -131,5 +133,31 @@ export async function secretScan(lab: Lab): Promise<void> {
         return Promise.resolve(
             `${[...new Set([...secrets.keys()].map((k) => k.replace(/ \(line \d+\)$/, "")))].join(", ")}: none in ${sampled} command lines, host logs, command output or outputs`,
         );
+    });
+}
+
+/** The private key lines of `pem` to search for, each named `name (line N)`. */
+export function privateKeyLines(name: string, pem: string): [string, string][] {
+    return pem
+        .split("\n")
+        .filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l))
+        .map((line, i) => [`${name} (line ${i + 1})`, line]);
+}
+
+export async function secretScan(lab: Lab): Promise<void> {
+    await waitHealthy(lab, 120);
+    const secrets = await collectSecrets(lab);
+    await scanForSecrets(lab, secrets, "the whole program runs again while the load writes", async () => {
+        const load = new LoadClient(lab);
+        await load.start();
+        let commands: number;
+        try {
+            commands = (await lab.up()).cloud.commands.length;
+        } catch (err) {
+            await load.stop().catch(() => []);
+            throw err;
+        }
+        const commits = await load.stop();
+        return `${commands} program commands ran; ${await compareAfterLoad(lab, load, commits)}`;
     });
 }
