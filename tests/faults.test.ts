@@ -276,7 +276,7 @@ esac`,
         assert.deepStrictEqual([r.status, r.stderr, r.calls], [0, "", []]);
     });
 
-    it("no host or lab shell pipes into grep -q: under pipefail its early exit fails the pipeline (SIGPIPE)", function () {
+    it("no host or lab shell pipes into grep -q or head: under pipefail their early exit fails the pipeline (SIGPIPE)", function () {
         const root = path.join(__dirname, "..");
         const shells = (dir: string): string[] =>
             fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => {
@@ -292,7 +292,7 @@ esac`,
                     .readFileSync(path.join(root, f), "utf8")
                     .split("\n")
                     .map((line, i) => ({ where: `${f}:${i + 1}`, line }))
-                    .filter(({ line }) => /\|\s*grep\s+(-[a-zA-Z]*q|--quiet)/.test(line)),
+                    .filter(({ line }) => /\|\s*(grep\s+(-[a-zA-Z]*q|--quiet)|head\b)/.test(line)),
             )
             .map(({ where, line }) => `${where}: ${line.trim()}`);
         assert.deepStrictEqual(offending, []);

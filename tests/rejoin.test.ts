@@ -31,6 +31,14 @@ diverged) echo "pg_rewind: servers diverged at WAL location ${FORK} on timeline 
 missing) echo "pg_rewind: servers diverged at WAL location ${FORK} on timeline 1" >&2; echo 'pg_rewind: error: could not restore file "000000010000000000000002" from archive' >&2; exit 1 ;;
 esac`,
     pg_waldump: `echo "pg_waldump $*" >>"$STATE/calls"
+if [[ \${WALDUMP:-} == many ]]; then
+    # A busy old primary: 3000 commits after the fork, a listing far longer than a pipe holds.
+    for ((x = 1000; x < 4000; x++)); do
+        echo "rmgr: Heap        len (rec/tot):     59/    59, tx:       $x, lsn: 0/03000098, prev 0/03000060, desc: INSERT off 9 flags 0x00, blkref #0: rel 1663/5/16390 blk 12"
+        echo "rmgr: Transaction len (rec/tot):     34/    34, tx:       $x, lsn: 0/03000118, prev 0/030000D8, desc: COMMIT 2026-12-06 07:40:01.$x UTC"
+    done
+    exit 1
+fi
 if [[ \${WALDUMP:-} == uncommitted ]]; then
     echo "rmgr: Heap        len (rec/tot):     59/    59, tx:        751, lsn: 0/03000098, prev 0/03000060, desc: INSERT off 9 flags 0x00, blkref #0: rel 1663/5/16390 blk 12"
     exit 1
@@ -49,7 +57,8 @@ case $sql in
 *"FROM pg_database WHERE oid = 5 "*) echo postgres ;;
 *"pg_filenode_relation(CASE 1663 WHEN 1663 THEN 0 ELSE 1663 END, 16390)"*) echo load_check ;;
 *"pg_filenode_relation"*) ;;
-*copy*) [[ $sql == *"string_to_array('751,752', ',')"* ]] || { echo "unexpected xids: $sql" >&2; exit 3; }
+*copy*) [[ $sql == *"string_to_array('751,752', ',')"* || ( \${WALDUMP:-} == many && $sql == *"string_to_array('1000,1001,"*",3999', ',')"* ) ]] ||
+  { echo "unexpected xids: $sql" >&2; exit 3; }
   file=\${sql##*TO \\'}; file=\${file%%\\'*}; printf 'id,at\\n1000001,2026-12-06 07:40:01+00\\n1000002,2026-12-06 07:40:02+00\\n' >"$file" ;;
 *) echo "unexpected psql $*" >&2; exit 2 ;;
 esac`,
@@ -164,6 +173,18 @@ describe("postgres-rejoin.sh: an old primary's rejoin never discards in silence"
             r.calls.filter((c) => c.startsWith("saved")),
             SAVED,
         );
+    });
+
+    // Seen in the lab: with 3000 commits after the fork, `sed | head -n1` under pipefail killed sed with
+    // SIGPIPE and the step died on "head -n1 exited 141" instead of saving and naming the divergence.
+    it("saves and names a divergence of thousands of transactions (no early-exit reader under pipefail)", function () {
+        const r = rejoin("diverged", "", { WALDUMP: "many" });
+        assert.strictEqual(r.status, 1, r.stderr);
+        assert.strictEqual(
+            r.stderr.split(" saved in ")[0],
+            "crosscloud: error: this host (the old primary) has 3000 transactions committed 2026-12-06 07:40:01.1000 UTC to 2026-12-06 07:40:01.3999 UTC after the fork at 0/3000060 on timeline 1,",
+        );
+        assert.match(r.stderr, /set crosscloud:discardDiverged to 7301234567890123456:1:0\/3000060 and run pulumi up again/);
     });
 
     it("discards with the consent for exactly this divergence, saying what and where", function () {

@@ -27,6 +27,11 @@ function readCommandState(): CommandState {
     return fs.existsSync(COMMAND_STATE) ? (JSON.parse(fs.readFileSync(COMMAND_STATE, "utf8")) as CommandState) : {};
 }
 
+/** Every command that has run in this lab, by name: what a whole-program `up` runs. */
+export function knownCommands(): string[] {
+    return Object.keys(readCommandState()).sort();
+}
+
 /**
  * Forgets the last run of every command whose name matches, as the engine forgets a command replaced
  * with its host (a new VM): the next `up`, `onlyChanged` or not, runs them. Returns the names forgotten.

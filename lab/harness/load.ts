@@ -1,6 +1,7 @@
 // The lab's write load: lab/load/client.sh on a gateway (the AWS one unless a scenario needs the load to
-// outlive the AWS cloud; each reaches both database hosts, directly and through the tunnel), one INSERT per connection, logging every commit the server
-// confirmed. Scenarios start it, stop it, and compare what it counted with what a server holds.
+// outlive the AWS cloud; each reaches both database hosts, directly and through the tunnel), one INSERT
+// per transaction on a kept session, logging every commit the server confirmed. Scenarios start it,
+// stop it, and compare what it counted with what a server holds.
 import * as fs from "fs";
 import * as path from "path";
 import { labctl } from "./labCloud";

@@ -5,7 +5,8 @@
 // rotating `up` runs the whole program under load with both private keys in the config, the richest
 // moment for a leak, so `npm test` needs no other whole-program `up` for the scan.
 import { ConnectionLike, generateEd25519KeyPair, runRemoteCommand } from "../../scripts/ssh";
-import { databaseConnection, gatewayConnection } from "../harness/faults";
+import { compareAfterLoad, databaseConnection, gatewayConnection } from "../harness/faults";
+import { knownCommands } from "../harness/labCloud";
 import { Lab, SITES, Site, shell } from "../harness/lab";
 import { LoadClient } from "../harness/load";
 import { collectSecrets, privateKeyLines, scanForSecrets } from "./secretScan";
@@ -41,6 +42,7 @@ async function rotate(lab: Lab, newKey: { private: string; public: string }): Pr
     const load = new LoadClient(lab);
     const oldKey = lab.adminKey;
     let rotatingCommands = 0;
+    const everyCommand = knownCommands();
     const boots = Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await bootMark(h)] as const)));
     await load.start();
     try {
@@ -48,6 +50,11 @@ async function rotate(lab: Lab, newKey: { private: string; public: string }): Pr
             lab.setAdminKey(newKey);
             const { cloud } = await lab.up({ "crosscloud:previousSshPrivateKey": oldKey.private }, lab.log, { onlyChanged: true });
             rotatingCommands = cloud.commands.length;
+            // The scan around it counts on this: the whole program ran.
+            const ran = cloud.commands.map((c) => c.name).sort();
+            if (ran.join(" ") !== everyCommand.join(" ")) {
+                throw new Error(`expected every command to run with the new key (${everyCommand.join(", ")}), ran: ${ran.join(", ")}`);
+            }
             const access = cloud.commands.filter((c) => c.name.endsWith("-access"));
             const changed = access.filter((c) => /^crosscloud: done: 1 changes/m.test(c.stdout)).map((c) => c.name);
             if (changed.length !== 4) {
@@ -114,7 +121,7 @@ async function rotate(lab: Lab, newKey: { private: string; public: string }): Pr
             throw new Error(`hosts rebooted during the rotation: ${rebooted.join(", ")}`);
         }
         const { present } = await load.assertNoneLost(lab.primary, commits);
-        return `${commits.length} commits, 0 lost (${present} rows on ${lab.primary}); boot marks unchanged on ${HOSTS.length} hosts`;
+        return `${commits.length} commits, 0 lost (${present} rows on ${lab.primary}); ${await compareAfterLoad(lab, load, commits)}; boot marks unchanged on ${HOSTS.length} hosts`;
     });
     return `the rotating up ran ${rotatingCommands} commands under load, the next one the 4 access steps`;
 }

@@ -95,7 +95,7 @@ if [[ ! -s /etc/ssl/certs/ssl-cert-snakeoil.pem ]]; then
 fi
 
 # --- never let a version change wipe data: another major version's cluster means an upgrade is due
-other=$(pg_lsclusters --no-header 2>/dev/null | awk -v v="$PG_VERSION" '$1 != v {print $1 "/" $2}' | head -n1)
+other=$(pg_lsclusters --no-header 2>/dev/null | awk -v v="$PG_VERSION" '$1 != v && !found {print $1 "/" $2; found = 1}')
 if [[ -n $other ]]; then
     die "this host holds PostgreSQL cluster ${other} but crosscloud:postgresVersion is ${PG_VERSION}: nothing was changed; upgrade the cluster first (see the README, 'Changing postgresVersion') or set the version back"
 fi

@@ -34,7 +34,8 @@ run_rewind() {
     runuser -u postgres -- "$BIN/pg_rewind" --target-pgdata="$PGDATA" --source-server="$source" \
         --restore-target-wal --config-file="$(rewind_config)" "$@" >"$out" 2>&1 || status=$?
     ((status == 0)) && return 0
-    missing=$(sed -n 's/.*could not restore file "\([0-9A-F]*\)" from archive.*/\1/p; s/.*could not open file ".*\/\([0-9A-F]\{24\}\)".*/\1/p' "$out" | head -n1)
+    missing=$(sed -n -e 's/.*could not restore file "\([0-9A-F]*\)" from archive.*/\1/;t found' \
+        -e 's/.*could not open file ".*\/\([0-9A-F]\{24\}\)".*/\1/;t found' -e 'd;:found' -e 'p;q' "$out")
     if [[ -n $missing ]]; then
         rewind_missing="pg_rewind needs WAL file ${missing}, which is in neither ${PGDATA}/pg_wal nor this host's archive ${ARCHIVE_DIR}: $(tail -n 3 "$out" | tr '\n' ' ')(full output: ${out})"
         return 3
@@ -82,7 +83,9 @@ save_divergence() {
     grep -E 'rmgr: Transaction .*desc: (COMMIT|ABORT|PREPARE)' "$dir/waldump.txt" >"$dir/transactions.txt" || true
     # Committed, or prepared (two-phase: a COMMIT PREPARED may still follow): what a client may have seen.
     diverged_count=$(grep -cE 'desc: (COMMIT|PREPARE)' "$dir/transactions.txt" || true)
-    diverged_first=$(sed -n 's/.*desc: COMMIT \([0-9-]* [0-9:.]* [A-Z]*\).*/\1/p' "$dir/transactions.txt" | head -n1)
+    # The first match, then quit: sed read by head -n1 under pipefail failed the step once the list outgrew a
+    # pipe's buffer (sed killed by SIGPIPE), as a busy old primary's divergence does.
+    diverged_first=$(sed -n 's/.*desc: COMMIT \([0-9-]* [0-9:.]* [A-Z]*\).*/\1/;T;p;q' "$dir/transactions.txt")
     diverged_last=$(sed -n 's/.*desc: COMMIT \([0-9-]* [0-9:.]* [A-Z]*\).*/\1/p' "$dir/transactions.txt" | tail -n1)
     local xids
     xids=$(sed -n 's/.*tx: *\([0-9]*\),.*desc: COMMIT.*/\1/p' "$dir/transactions.txt" | paste -sd, -)
@@ -128,10 +131,10 @@ rejoin_old_primary() {
     run_rewind "$source" "$dry" --dry-run || wal=$?
     if ((wal == 0)) && grep 'no rewind required' "$dry" >/dev/null; then
         rejoin_how="nothing to rewind"
-        log "nothing to rewind: this host wrote nothing after $(sed -n 's/.*servers diverged at WAL location \([0-9A-F/]*\).*/\1/p' "$dry" | head -n1 || true) (the new primary has all of it)"
+        log "nothing to rewind: this host wrote nothing after $(sed -n 's/.*servers diverged at WAL location \([0-9A-F/]*\).*/\1/;T;p;q' "$dry") (the new primary has all of it)"
         return 0
     fi
-    read -r fork tli < <(sed -n 's/.*servers diverged at WAL location \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1 \2/p' "$dry" | head -n1) ||
+    read -r fork tli < <(sed -n 's/.*servers diverged at WAL location \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1 \2/;T;p;q' "$dry") ||
         die "${rewind_missing:-pg_rewind --dry-run said neither where the servers diverged nor 'no rewind required': $(tail -n 3 "$dry" | tr '\n' ' ')}"
     key="${sysid}:${tli}:${fork}"
     dir="${DIVERGED_ROOT}/${sysid}-tl${tli}-${fork/\//-}"

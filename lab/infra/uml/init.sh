@@ -48,8 +48,7 @@ KVER=$(uname -r)
 # The machine has no /lib/modules (and the root is read-only), so modprobe gets
 # a module root of its own on tmpfs: /run/lab/modroot/lib/modules/$KVER.
 MODSRC=/usr/lib/uml/modules/$KVER
-# shellcheck disable=SC2012  # kernel version directories: plain names
-[ -d "$MODSRC" ] || MODSRC=$(ls -d /usr/lib/uml/modules/*/ | head -1)
+[ -d "$MODSRC" ] || { mods=(/usr/lib/uml/modules/*/); MODSRC=${mods[0]}; }
 mkdir -p /run/lab/modroot/lib/modules
 ln -s "${MODSRC%/}" "/run/lab/modroot/lib/modules/$KVER"
 for m in esp4 xfrm_user xfrm4_tunnel tunnel4 veth overlay bridge sch_netem sch_ingress \
