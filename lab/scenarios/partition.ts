@@ -111,8 +111,9 @@ async function partitionUnderLoad(lab: Lab, synchronous: boolean): Promise<void>
         await lab.step(
             `the link comes back: the old primary ${old} stops taking writes within ${FENCE_BOUND_SECONDS} s of the tunnel`,
             async () => {
-                await labctl(["wan", "cut", "off", old]);
+                // From the request on: the fence-watch may stop the old primary before labctl has returned.
                 const linkAt = Date.now() / 1000;
+                await labctl(["wan", "cut", "off", old]);
                 await waitFor("the tunnel back", 180, tunnelUp, 500);
                 const tunnelAt = Date.now() / 1000;
                 const unit = `postgresql@${version}-main`;
