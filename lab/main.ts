@@ -22,6 +22,35 @@ async function dumpGateways(): Promise<void> {
     }
 }
 
+/**
+ * LAB_CONFIG: config beyond lab/stack.json for this lab's first `up`, as `pulumi config set` would add
+ * it (it sticks for the lab's later runs), e.g. '{"crosscloud:walSegmentSizeMb": "16"}' for the
+ * product's default segment size (the lab stack sets 4).
+ */
+function labConfig(): Record<string, string> {
+    const raw = process.env.LAB_CONFIG;
+    if (!raw) {
+        return {};
+    }
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(raw);
+    } catch (err) {
+        throw new Error(
+            `LAB_CONFIG is not JSON (${(err as Error).message}): give an object of config keys, e.g. '{"crosscloud:walSegmentSizeMb": "16"}'`,
+        );
+    }
+    if (
+        typeof parsed !== "object" ||
+        parsed === null ||
+        Array.isArray(parsed) ||
+        Object.values(parsed).some((v) => typeof v !== "string")
+    ) {
+        throw new Error(`LAB_CONFIG must be an object of config keys to string values, e.g. '{"crosscloud:walSegmentSizeMb": "16"}'`);
+    }
+    return parsed as Record<string, string>;
+}
+
 async function main(): Promise<void> {
     const attach = process.argv.includes("--attach");
     const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -36,7 +65,7 @@ async function main(): Promise<void> {
         }
     } else {
         await lab.step("pulumi up (program under mocks, commands over SSH)", async () => {
-            const { outputs, cloud } = await lab.up();
+            const { outputs, cloud } = await lab.up(labConfig());
             for (const c of cloud.commands) {
                 lab.log(`  ${(c.durationMs / 1000).toFixed(1).padStart(7)} s  command ${c.name}`);
             }

@@ -129,6 +129,19 @@ export function renderPostgresConf(node: PostgresNode): string {
 }
 
 /** pg_hba.conf: local peer auth, TLS + SCRAM for the peer's replication and for clients, nothing else. */
+/** /etc/sysctl.d/60-crosscloud-database.conf on each database host. */
+export function renderDatabaseSysctl(): string {
+    return [
+        "# Managed by crosscloud (Pulumi).",
+        "# BBR instead of CUBIC: on a lossy, high-latency path between clouds CUBIC's rate falls to a few",
+        "# Mbit/s (about MSS/RTT x 1.22/sqrt(loss): 2 Mbit/s at 80 ms and 1 % loss), and a switchover's rejoin",
+        "# (pg_rewind), a base backup or a catch-up after a cut then waits on it. The kernel loads tcp_bbr",
+        "# when this is set.",
+        "net.ipv4.tcp_congestion_control = bbr",
+        "",
+    ].join("\n");
+}
+
 export function renderPgHba(node: PostgresNode): string {
     const row = (type: string, db: string, user: string, address: string, method: string) =>
         `${type.padEnd(9)}${db.padEnd(13)}${user.padEnd(18)}${address.padEnd(20)}${method}`.trimEnd();

@@ -14,6 +14,7 @@ import {
     REPLICATION_USER,
     SYNC_DEGRADED_CONF,
     SYNC_DEGRADE_AFTER_SECONDS,
+    renderDatabaseSysctl,
     renderPgHba,
     renderPgpass,
     renderPostgresConf,
@@ -134,6 +135,13 @@ export function postgresScript(node: PostgresNode, s: PostgresSecrets): HostScri
     const files: HostFile[] = [
         { path: `${etc}/conf.d/90-crosscloud.conf`, mode: "644", owner: postgres, content: renderPostgresConf(node), flag: "conf" },
         { path: `${etc}/pg_hba.conf`, mode: "640", owner: postgres, content: renderPgHba(node), flag: "hba" },
+        {
+            path: "/etc/sysctl.d/60-crosscloud-database.conf",
+            mode: "644",
+            owner: "root:root",
+            content: renderDatabaseSysctl(),
+            flag: "sysctl",
+        },
         helper("archive-wal"),
         helper("serve-wal"),
         helper("fetch-wal"),

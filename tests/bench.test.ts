@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { BenchResult, SMOKE } from "../lab/bench/bench";
 import { azureRuleCommands, planDeployed } from "../lab/bench/deployed";
-import { combineResults, cutSentence, hostTable, writeReport } from "../lab/bench/report";
+import { combineResults, cutSentence, hostTable, switchoverLines, switchoverVerdicts, writeReport } from "../lab/bench/report";
 import { percentile, spread } from "../lab/harness/stats";
 
 const host = (address: string) => ({
@@ -190,6 +190,47 @@ describe("npm run bench: combining runs and the report", function () {
             cutSentence({ ...r, cut: older }, false),
             /an older result, whose 10 Hz series measured the replay delay .* after 56.3 s\.$/,
         );
+    });
+
+    it("tabulates the switchovers per WAN: outage median and worst against the targets, the phases, 0 lost in each", function () {
+        const move = (outage: number, stopToPromote: number, source: "aws" | "azure") => ({
+            source,
+            target: source === "aws" ? ("azure" as const) : ("aws" as const),
+            commits: 120,
+            inDoubt: 0,
+            outage,
+            phases: { untilStop: 0.1, stopToPromote, promotion: 0.5, reconnect: outage - 0.6 - stopToPromote },
+            longestStall: outage,
+            upSeconds: 60,
+        });
+        const r: BenchResult = {
+            ...deployedRun("lab", 900),
+            switchover: [
+                { wan: "clean", netem: "none", rttMs: 1.04, lossPercent: 0, moves: [move(2, 1, "aws"), move(3, 1.5, "azure")] },
+                {
+                    wan: "80 ms RTT, 1 % loss",
+                    netem: "delay 40ms loss 1%",
+                    rttMs: 81.2,
+                    lossPercent: 2,
+                    moves: [move(6, 3, "aws"), move(11, 8, "azure")],
+                },
+                { wan: "40 ms RTT", netem: "delay 20ms", rttMs: 41, lossPercent: 0, moves: [{ ...move(4, 2, "aws"), phases: undefined }] },
+            ],
+        };
+        const lines = switchoverLines(r, "chart.svg");
+        assert.deepStrictEqual(lines.slice(4, 9), [
+            "| WAN (netem, each way) | RTT, loss measured | moves | commits lost | write outage (s) | target | last commit → stop | stop → promote request | promotion | client reconnect | `pulumi up` (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| clean (`none`) | 1.0 ms, 0 % | 2 | 0 in each of 2 | 2.5 (2.0–3.0, n=2) | ≤ 5 s: met | 0.1 (0.1–0.1, n=2) | 1.3 (1.0–1.5, n=2) | 0.5 (0.5–0.5, n=2) | 0.6 (0.4–0.9, n=2) | 60 (60–60, n=2) |",
+            "| 80 ms RTT, 1 % loss (`delay 40ms loss 1%`) | 81.2 ms, 2 % | 2 | 0 in each of 2 | 8.5 (6.0–11.0, n=2) | ≤ 10 s: **missed** | 0.1 (0.1–0.1, n=2) | 5.5 (3.0–8.0, n=2) | 0.5 (0.5–0.5, n=2) | 2.4 (2.4–2.4, n=2) | 60 (60–60, n=2) |",
+            "| 40 ms RTT (`delay 20ms`) | 41.0 ms, 0 % | 1 | 0 in each of 1 | 4.0 (4.0–4.0, n=1) | – | – | – | – | – | 60 (60–60, n=1) |",
+        ]);
+        // The worst move decides: a median under the target does not meet it.
+        assert.deepStrictEqual(switchoverVerdicts(r), [
+            { wan: "clean", target: 5, median: 2.5, worst: 3, met: true },
+            { wan: "80 ms RTT, 1 % loss", target: 10, median: 8.5, worst: 11, met: false },
+        ]);
+        assert.deepStrictEqual(switchoverLines({ ...r, switchover: undefined }, "chart.svg"), []);
     });
 
     it("says in the report what a deployed run did not measure, and why", function () {

@@ -131,7 +131,12 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
     // to record that they ran.
     const fetchWal = renderHelper("fetch-wal");
     /** `pgWal`: files in pg_wal and their age in seconds; `restoredMark`: the age of fetch-wal's own mark. */
-    function restore(name: string, pgWal: Record<string, number>, restoredMark?: number): { status: number | null; dialled: string } {
+    function restore(
+        name: string,
+        pgWal: Record<string, number>,
+        restoredMark?: number,
+        promoteSignal = false,
+    ): { status: number | null; dialled: string } {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
         const age = (file: string, seconds: number) => {
             fs.writeFileSync(file, "");
@@ -149,6 +154,9 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
             }
             if (restoredMark !== undefined) {
                 age(path.join(dir, "crosscloud.restored"), restoredMark);
+            }
+            if (promoteSignal) {
+                fs.writeFileSync(path.join(dir, "promote"), "");
             }
             const result = spawnSync("bash", ["-c", fetchWal, "fetch-wal", "10.10.1.10", name, "pg_wal/RECOVERYXLOG"], {
                 cwd: dir,
@@ -168,6 +176,12 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
         assert.deepStrictEqual(restore("00000002.history", { [segment]: 0 }), { status: 1, dialled: "" });
         // Streamed after the last file fetch-wal restored.
         assert.deepStrictEqual(restore(next, { [segment]: 0 }, 30), { status: 1, dialled: "" });
+    });
+    // PostgreSQL 15's pg_promote() writes PGDATA/promote (PROMOTE_SIGNAL_FILE) and the startup process
+    // removes it once it sees the request, which it does only after the restore_command under way returns.
+    it("does not ask the peer while a promotion asked over SQL waits for the startup process", function () {
+        assert.deepStrictEqual(restore(segment, { [segment]: 6 }, undefined, true), { status: 1, dialled: "" });
+        assert.deepStrictEqual(restore("00000003.history", {}, undefined, true), { status: 1, dialled: "" });
     });
     it("asks the peer once pg_wal is older than PostgreSQL's retry interval, for what it lacks, and during a catch-up", function () {
         assert.deepStrictEqual(restore(segment, { [segment]: 6 }), { status: 1, dialled: "timeout" });

@@ -74,6 +74,16 @@ answer "$(cat)"`,
     "make-ssl-cert": "true",
     pg_isready: `[[ -z \${NOT_READY:-} ]]`,
     pg_controldata: `cat "$STATE/control"`,
+    // pg_waldump --start=LSN --limit=1: the line given for that LSN in $STATE/waldump ("LSN\x1fLINE"); else
+    // PostgreSQL 15's failure to find the record's segment.
+    pg_waldump: `echo "pg_waldump $*" >>"$STATE/calls"
+start=""
+for a; do [[ $a != --start=* ]] || start=\${a#--start=}; done
+while IFS=$'\\x1f' read -r at line; do
+    [[ $at != "$start" ]] || { printf '%s\\n' "$line"; exit 0; }
+done <"$STATE/waldump"
+echo "pg_waldump: error: could not find file \\"000000010000000000000002\\": No such file or directory" >&2
+exit 1`,
     pg_lsclusters: `cat "$STATE/clusters"`,
     "dpkg-query": `for p in "\${@:4}"; do echo "$p install ok installed"; done; [[ $2 == *Package* ]] || printf 'install ok installed'`,
     pg_conftool: "echo off",
@@ -98,6 +108,8 @@ interface Host {
     control?: Record<string, string>;
     /** pg_lsclusters' lines. */
     clusters?: string;
+    /** pg_waldump's line for the record at each LSN. */
+    waldump?: Record<string, string>;
     env?: Record<string, string>;
     /** [text in the rendered script, its replacement]: a shortened bound, named by each case. */
     edits?: [string, string][];
@@ -130,6 +142,12 @@ function runStep(step: HostScript, host: Host): Run {
                 .join(""),
         );
         fs.writeFileSync(path.join(state, "clusters"), host.clusters ?? "");
+        fs.writeFileSync(
+            path.join(state, "waldump"),
+            Object.entries(host.waldump ?? {})
+                .map(([lsn, line]) => `${lsn}\x1f${line}\n`)
+                .join(""),
+        );
         let script = renderHostScript(step)
             // The files a step installs are not what is tested here, and must not reach this machine's /etc.
             .replace(/^install_files\(\) \{\n[\s\S]*?\n\}\n\n# --- steps\n/m, "install_files() { :; }\n\n# --- steps\n")
@@ -304,6 +322,89 @@ describe("postgres-fence.sh (switchover): no fence, or no proof of where the old
     });
 });
 
+// ShutdownXLOG (PostgreSQL 15 xlog.c): with archive_mode on, RequestXLogSwitch, then the shutdown checkpoint.
+// The peer is promoted once it has replayed everything before the switch: the switched segment's padding
+// (up to a whole segment of zeros) is not waited for. Where that cannot be proven, the checkpoint is.
+describe("postgres-fence.sh (switchover): the peer needs this primary's WAL up to its shutdown, not the shutdown's", function () {
+    const fence = () => fenceScript(15, "aws", "10.20.1.10");
+    const stopped = {
+        "Database system identifier": "7301234567890123456",
+        "Database cluster state": "shut down",
+        "Latest checkpoint location": "0/3000028",
+        "Latest checkpoint's TimeLineID": "1",
+    };
+    const stopping: [string, string][] = [
+        NOT_IN_RECOVERY,
+        ["^peer: IDENTIFY_SYSTEM$", "7301234567890123456|1|0/3000000|"],
+        ["^CHECKPOINT$", ""],
+    ];
+    const CHECKPOINT =
+        "rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/03000028, prev 0/02FFFFE8, desc: CHECKPOINT_SHUTDOWN redo 0/3000028; tli 1; prev tli 1; fpw true; xid 0:760; shutdown";
+    const SWITCH = "rmgr: XLOG        len (rec/tot):     24/    24, tx:          0, lsn: 0/02FFFFE8, prev 0/02FFFFB0, desc: SWITCH ";
+    const promotedAt = (lsn: string): [string, string] => [
+        `^peer: .*pg_last_wal_replay_lsn\\(\\) >= '${lsn}'::pg_lsn THEN pg_promote\\(true, 60\\)`,
+        "true",
+    ];
+
+    it("a segment switch right before the shutdown checkpoint: promoted once the peer replayed up to the switch", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: stopped,
+            psql: [...stopping, promotedAt("0/2FFFFE8")],
+            waldump: { "0/3000028": CHECKPOINT, "0/2FFFFE8": SWITCH },
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(
+            r.stdout,
+            /^crosscloud: changed: fenced: the primary wrote its shutdown checkpoint at 0\/3000028; its WAL before the shutdown ends at 0\/2FFFFE8 /m,
+        );
+        assert.match(
+            r.stdout,
+            /^crosscloud: changed: promoted 10\.20\.1\.10: it had replayed up to 0\/2FFFFE8, all this primary wrote before its shutdown /m,
+        );
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/2FFFFE8$/m);
+        assert.deepStrictEqual(
+            r.calls.filter((c) => c.startsWith("pg_waldump")).map((c) => c.replace(/--path=\S+ /, "")),
+            ["pg_waldump --timeline=1 --start=0/3000028 --limit=1", "pg_waldump --timeline=1 --start=0/2FFFFE8 --limit=1"],
+        );
+    });
+
+    it("no switch before the checkpoint (a segment just begun): the checkpoint itself", function () {
+        const commit =
+            "rmgr: Transaction len (rec/tot):     34/    34, tx:        760, lsn: 0/02FFFFE8, prev 0/02FFFFB0, desc: COMMIT 2026-12-07 15:40:01.5 UTC";
+        const r = runStep(fence(), {
+            running: true,
+            control: stopped,
+            psql: [...stopping, promotedAt("0/3000028")],
+            waldump: { "0/3000028": CHECKPOINT, "0/2FFFFE8": commit },
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    });
+
+    it("the record before the checkpoint unread (its segment gone): the checkpoint itself", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: stopped,
+            psql: [...stopping, promotedAt("0/3000028")],
+            waldump: { "0/3000028": CHECKPOINT },
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    });
+
+    it("pg_waldump finds another record than the shutdown checkpoint pg_control names: the checkpoint itself", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: stopped,
+            psql: [...stopping, promotedAt("0/3000028")],
+            waldump: { "0/3000028": CHECKPOINT.replace("CHECKPOINT_SHUTDOWN", "CHECKPOINT_ONLINE"), "0/2FFFFE8": SWITCH },
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    });
+});
+
 describe("postgres-primary.sh: no promotion without proof, and the primary's own work", function () {
     it("PostgreSQL is not running", function () {
         assertDies(
@@ -323,21 +424,21 @@ describe("postgres-primary.sh: no promotion without proof, and the primary's own
             running: true,
             psql: [
                 IN_RECOVERY,
-                ["pg_last_wal_replay_lsn\\(\\) > '0/3000028'", "f"],
+                ["pg_last_wal_replay_lsn\\(\\) >= '0/3000028'", "f"],
                 ["^SELECT pg_last_wal_replay_lsn\\(\\)$", "0/2FFFF00"],
             ],
             edits: [["readonly CATCHUP_TIMEOUT='60'", "readonly CATCHUP_TIMEOUT='1'"]],
         });
         assertDies(
             r,
-            "switchover stopped before promotion: this standby replayed WAL up to 0/2FFFF00 but the old primary on 10.20.1.10 ended at 0/3000028, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it.",
+            "switchover stopped before promotion: this standby replayed WAL up to 0/2FFFF00 but the old primary on 10.20.1.10 wrote up to 0/3000028 before its shutdown, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it.",
         );
         assert.ok(!r.calls.some((c) => /pg_promote/.test(c)));
     });
     it("the old primary runs as a primary again", function () {
         const r = runStep(primaryStep("0/3000028"), {
             running: true,
-            psql: [IN_RECOVERY, ["pg_last_wal_replay_lsn\\(\\) > '0/3000028'", "t"], ["^peer: SELECT pg_is_in_recovery\\(\\)$", "f"]],
+            psql: [IN_RECOVERY, ["pg_last_wal_replay_lsn\\(\\) >= '0/3000028'", "t"], ["^peer: SELECT pg_is_in_recovery\\(\\)$", "f"]],
         });
         assertDies(
             r,

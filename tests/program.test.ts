@@ -469,6 +469,7 @@ describe("the program on the dev stack (eu-west-1 / westeurope, default ranges)"
             const files = filesInScript(named(r, name).inputs.stdin);
             assertGolden(`dev-${role}-90-crosscloud.conf`, files["/etc/postgresql/16/main/conf.d/90-crosscloud.conf"]);
             assertGolden(`dev-${role}-pg_hba.conf`, files["/etc/postgresql/16/main/pg_hba.conf"]);
+            assertGolden("database-sysctl.conf", files["/etc/sysctl.d/60-crosscloud-database.conf"]);
         }
         const standby = filesInScript(named(r, "postgres-azure-node").inputs.stdin);
         const replicator = named(r, "postgres-replicator-password").state.result;
@@ -953,7 +954,7 @@ describe("switchover: crosscloud:primary moves the primary to Azure and back", f
         );
         assert.match(
             fence,
-            /systemctl stop "\$UNIT" &[\s\S]*standby\.signal[\s\S]*peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery\(\) THEN 'primary' WHEN pg_last_wal_replay_lsn\(\) > '\$\{fenced_at\}'::pg_lsn THEN pg_promote\(true, 60\)::text[\s\S]*wait "\$stopping"/,
+            /systemctl stop "\$UNIT" &[\s\S]*standby\.signal[\s\S]*peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery\(\) THEN 'primary' WHEN pg_last_wal_replay_lsn\(\) >= '\$\{fenced_at\}'::pg_lsn THEN pg_promote\(true, 60\)::text[\s\S]*wait "\$stopping"/,
             "the fence marks this host a standby, then promotes the peer over the open session while the stop finishes",
         );
         assert.match(named(toAzure, "postgres-fence").inputs.stdin, /^readonly PEER_IP='10\.20\.1\.10'$/m);

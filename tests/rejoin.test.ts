@@ -23,7 +23,9 @@ while (($#)); do case $1 in -d) dirs=1 ;; -o|-g|-m) shift ;; *) args+=("$1") ;; 
 if ((dirs)); then mkdir -p "\${args[@]}"; else cat "\${args[0]}" >"\${args[1]}"; fi`,
     chown: ":",
     df: `printf 'Avail\\n%s\\n' "\${FREE_BYTES:-10737418240}"`,
-    pg_controldata: `echo "Bytes per WAL segment:                16777216"`,
+    pg_controldata: `echo "Bytes per WAL segment:                16777216"
+if [[ -n \${CONTROL_STATE:-} ]]; then echo "Database cluster state:               $CONTROL_STATE"; fi
+if [[ -n \${CONTROL_CHECKPOINT:-} ]]; then echo "Latest checkpoint location:           $CONTROL_CHECKPOINT"; fi`,
     pg_rewind: `echo "pg_rewind $*" >>"$STATE/calls"
 case $REWIND in
 none) echo "pg_rewind: servers diverged at WAL location ${FORK} on timeline 1"; echo "pg_rewind: no rewind required" ;;
@@ -37,6 +39,17 @@ if [[ \${WALDUMP:-} == many ]]; then
         echo "rmgr: Heap        len (rec/tot):     59/    59, tx:       $x, lsn: 0/03000098, prev 0/03000060, desc: INSERT off 9 flags 0x00, blkref #0: rel 1663/5/16390 blk 12"
         echo "rmgr: Transaction len (rec/tot):     34/    34, tx:       $x, lsn: 0/03000118, prev 0/030000D8, desc: COMMIT 2026-12-06 07:40:01.$x UTC"
     done
+    exit 1
+fi
+if [[ \${WALDUMP:-} == shutdown* ]]; then
+    # A switchover's fenced primary: after the fork only the shutdown's segment switch and checkpoint
+    # (PostgreSQL 15's pg_waldump: "lsn: %X/%08X, prev %X/%08X, desc: SWITCH" / "CHECKPOINT_SHUTDOWN ...").
+    echo "rmgr: XLOG        len (rec/tot):     24/    24, tx:          0, lsn: 0/03000060, prev 0/03000028, desc: SWITCH "
+    if [[ $WALDUMP == shutdown-and-insert ]]; then
+        echo "rmgr: Heap        len (rec/tot):     59/    59, tx:        751, lsn: 0/04000028, prev 0/03000060, desc: INSERT off 9 flags 0x00, blkref #0: rel 1663/5/16390 blk 12"
+    fi
+    echo "rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/04000068, prev 0/04000028, desc: CHECKPOINT_SHUTDOWN redo 0/4000068; tli 1; prev tli 1; fpw true; xid 0:760; oid 16396; multi 1; offset 0; oldest xid 716 in DB 1; oldest multi 1 in DB 1; oldest/newest commit timestamp xid: 0/0; oldest running xid 0; shutdown"
+    echo "pg_waldump: error: error in WAL record at 0/40000E0: invalid record length at 0/40000E0: wanted 24, got 0" >&2
     exit 1
 fi
 if [[ \${WALDUMP:-} == uncommitted ]]; then
@@ -219,6 +232,48 @@ describe("postgres-rejoin.sh: an old primary's rejoin never discards in silence"
         );
         assert.strictEqual(r.calls.filter((c) => c.startsWith("pg_rewind") && !c.includes("--dry-run")).length, 1);
         assert.ok(r.calls.includes(`saved ${SYSID}-tl1-0-3000060/wal/000000010000000000000003`), r.calls.join("\n"));
+    });
+
+    // The switchover's fence promotes the peer without waiting for the shutdown's padded segment
+    // (postgres-fence.sh): the old primary then holds exactly a SWITCH and its CHECKPOINT_SHUTDOWN past the fork.
+    const SHUTDOWN = { WALDUMP: "shutdown", CONTROL_STATE: "shut down", CONTROL_CHECKPOINT: "0/4000068" };
+
+    it("rewinds without saving when all after the fork is its own shutdown (a segment switch and the checkpoint pg_control names)", function () {
+        const r = rejoin("diverged", "", SHUTDOWN);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(
+            r.stdout,
+            /^crosscloud: changed: rewound: after the fork at 0\/3000060 on timeline 1 this host wrote only its own shutdown \(a segment switch and the shutdown checkpoint\), no transaction: nothing to save \(at \+[0-9.]+ s\)$/m,
+        );
+        assert.match(r.stdout, /^crosscloud: rejoin: pg_rewind of the shutdown's own WAL$/m);
+        assert.deepStrictEqual(
+            r.calls.map((c) => c.replace(/\/tmp\/crosscloud-rejoin-\w+/g, "T")),
+            [
+                "pg_rewind --target-pgdata=T/home/15/main --source-server=host=10.20.1.10 dbname=postgres --restore-target-wal --config-file=T/run/rewind.conf --dry-run",
+                "pg_waldump --path=T/home/15/main/pg_wal --timeline=1 --start=0/3000060",
+                "pg_rewind --target-pgdata=T/home/15/main --source-server=host=10.20.1.10 dbname=postgres --restore-target-wal --config-file=T/run/rewind.conf",
+            ],
+        );
+    });
+
+    it("saves as for any divergence when the last record is not the checkpoint pg_control names (the end of the WAL not proven)", function () {
+        const r = rejoin("diverged", "", { ...SHUTDOWN, CONTROL_CHECKPOINT: "0/5000028" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /rewound: no transaction committed here after the fork at 0\/3000060 on timeline 1 \(that WAL is saved in /);
+        assert.ok(r.calls.includes(`saved ${SYSID}-tl1-0-3000060/waldump.txt`), r.calls.join("\n"));
+    });
+
+    it("saves as for any divergence when the cluster did not shut down cleanly", function () {
+        const r = rejoin("diverged", "", { ...SHUTDOWN, CONTROL_STATE: "in production" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /that WAL is saved in /);
+    });
+
+    it("saves as for any divergence when anything but the shutdown follows the fork", function () {
+        const r = rejoin("diverged", "", { ...SHUTDOWN, WALDUMP: "shutdown-and-insert" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /that WAL is saved in /);
+        assert.ok(r.calls.includes(`saved ${SYSID}-tl1-0-3000060/waldump.txt`), r.calls.join("\n"));
     });
 
     it("names the WAL file pg_rewind could not find and both places it looked, saves, and stops without consent", function () {

@@ -10,6 +10,7 @@ import { DEFAULT_IPSEC_CIPHER, IPSEC_CIPHERS, IpsecCipher } from "../../scripts/
 import { BenchHost, BenchHosts, Step } from "./hosts";
 import { Spread, percentile, spread } from "../harness/stats";
 import { BehindSample, LsnSample, findCatchUp, requireCatchUp } from "./catchUp";
+import type { Switchover } from "../harness/switchover";
 
 export const CIPHERS = Object.keys(IPSEC_CIPHERS) as IpsecCipher[];
 export const SYNC_LEVELS = ["remote_write", "on", "remote_apply"] as const;
@@ -29,8 +30,25 @@ export interface BenchOptions {
     cutSeconds: number;
     ciphers: IpsecCipher[];
     syncLevels: readonly string[];
+    /** Planned switchovers under load per WAN below (lab only: a stack needs `pulumi up`); 0: none. */
+    switchoverMoves: number;
+    switchoverWans: readonly SwitchoverWan[];
     smoke: boolean;
 }
+
+/** A WAN a switchover section runs over: netem on each site's WAN egress, so each way gets it once. */
+export interface SwitchoverWan {
+    name: string;
+    netem?: string;
+}
+
+/** The issue's RTT and loss grid: clean; 40 ms; 80 ms and 1 %; 150 ms and 2 % (loss each way). */
+export const SWITCHOVER_WANS: readonly SwitchoverWan[] = [
+    { name: "clean" },
+    { name: "40 ms RTT", netem: "delay 20ms" },
+    { name: "80 ms RTT, 1 % loss", netem: "delay 40ms loss 1%" },
+    { name: "150 ms RTT, 2 % loss", netem: "delay 75ms loss 2%" },
+];
 
 export const FULL: Omit<BenchOptions, "out"> = {
     reps: 3,
@@ -41,6 +59,8 @@ export const FULL: Omit<BenchOptions, "out"> = {
     cutSeconds: 30,
     ciphers: CIPHERS,
     syncLevels: SYNC_LEVELS,
+    switchoverMoves: 10,
+    switchoverWans: SWITCHOVER_WANS,
     smoke: false,
 };
 
@@ -53,6 +73,8 @@ export const SMOKE: Omit<BenchOptions, "out"> = {
     cutSeconds: 5,
     ciphers: [DEFAULT_IPSEC_CIPHER],
     syncLevels: [],
+    switchoverMoves: 2,
+    switchoverWans: [SWITCHOVER_WANS[0]],
     smoke: true,
 };
 
@@ -85,6 +107,14 @@ export interface LagFigure {
     p95: number;
     p99: number;
     max: number;
+}
+/** One WAN of the switchover section: its netem, the gateways' measured RTT and loss, every move. */
+export interface SwitchoverFigure {
+    wan: string;
+    netem: string;
+    rttMs: number;
+    lossPercent: number;
+    moves: Omit<Switchover, "steps">[];
 }
 export interface BenchResult {
     /** Where it ran (results before 2026-11-26 have none: the lab). */
@@ -125,6 +155,8 @@ export interface BenchResult {
         series: BehindSample[];
     };
     upSeconds: Record<string, number>;
+    /** Planned switchovers under load per WAN (lab only; runs before 2026-12-07 have none). */
+    switchover?: SwitchoverFigure[];
     notes: string[];
 }
 
@@ -184,9 +216,86 @@ export async function runBench(hosts: BenchHosts, opts: BenchOptions): Promise<B
     const run = await startRun(hosts, opts);
     await networkBench(run);
     await postgresBench(hosts, opts, run.result, run.save, run.step);
+    await switchoverBench(run);
     run.result.finishedAt = new Date().toISOString();
     run.save();
     return run.result;
+}
+
+/** Only the switchover section (`npm run bench -- --switchover-only`): its moves are long, the rest is not needed for them. */
+export async function runSwitchoverBench(hosts: BenchHosts, opts: BenchOptions): Promise<BenchResult> {
+    fs.mkdirSync(opts.out, { recursive: true });
+    const run = await startRun(hosts, opts);
+    await switchoverBench(run);
+    run.result.finishedAt = new Date().toISOString();
+    run.save();
+    return run.result;
+}
+
+/**
+ * Planned switchovers under the lab's load, `switchoverMoves` per WAN (an even number: the primary
+ * ends where it was), each checked for zero loss with its outage broken down (harness/switchover.ts).
+ * A failed move ends the section: the primary may be on either side, the lab is left as it is.
+ */
+async function switchoverBench(run: BenchRun): Promise<void> {
+    const { hosts, opts, result } = run;
+    if (opts.switchoverMoves === 0) {
+        return;
+    }
+    if (!hosts.switchover || !hosts.shapeWan) {
+        result.skipped?.push(
+            "switchovers: a switchover is a `pulumi up` with `crosscloud:primary` set to the other site, which the bench does not run on a stack; the lab's bench measures them",
+        );
+        return;
+    }
+    const { switchover, shapeWan } = hosts;
+    result.switchover = [];
+    let primary = hosts.primary;
+    for (const wan of opts.switchoverWans) {
+        const figure: SwitchoverFigure = { wan: wan.name, netem: wan.netem ?? "none", rttMs: NaN, lossPercent: NaN, moves: [] };
+        result.switchover.push(figure);
+        let failed = false;
+        await run.step(`bench: ${opts.switchoverMoves} switchovers under load, WAN ${wan.name}`, async () => {
+            try {
+                const link = await shapeWan(wan.netem);
+                [figure.rttMs, figure.lossPercent] = [link.rttMs, link.lossPercent];
+                for (let i = 0; i < opts.switchoverMoves; i++) {
+                    const target = peerOf(primary);
+                    let move: Switchover;
+                    try {
+                        move = await switchover(target);
+                    } catch (err) {
+                        failed = true;
+                        throw err;
+                    }
+                    primary = target;
+                    figure.moves.push({
+                        source: move.source,
+                        target: move.target,
+                        commits: move.commits,
+                        inDoubt: move.inDoubt,
+                        outage: move.outage,
+                        phases: move.phases,
+                        phasesMissing: move.phasesMissing,
+                        longestStall: move.longestStall,
+                        upSeconds: move.upSeconds,
+                    });
+                    run.save();
+                    hosts.log(
+                        `  ${move.source} → ${move.target}: writes unavailable ${move.outage.toFixed(1)} s, ${move.commits} commits, 0 lost`,
+                    );
+                }
+            } finally {
+                await shapeWan(undefined);
+            }
+            const outages = spread(figure.moves.map((m) => m.outage));
+            return `RTT ${figure.rttMs.toFixed(1)} ms, loss ${figure.lossPercent.toFixed(1)} %: writes unavailable ${outages.median.toFixed(1)} s median, ${outages.max.toFixed(1)} s worst of ${outages.n} moves, 0 lost in each`;
+        });
+        if (failed) {
+            result.notes.push("switchovers: the section stopped at the failed move; the WANs after it were not measured");
+            break;
+        }
+    }
 }
 
 /** The run's shared state, with the hosts' facts read and an empty result. */

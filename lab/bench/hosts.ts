@@ -2,6 +2,7 @@
 // layer differs: in the lab through the lab's control shell (labctl), on a deployed stack over SSH
 // with pinned host keys through the gateway (deployed.ts).
 import type { Site } from "../harness/lab";
+import type { Switchover } from "../harness/switchover";
 import type { IpsecCipher } from "../../scripts/ipsec";
 
 export type BenchHost = `${Site}-gateway` | `${Site}-database`;
@@ -53,6 +54,10 @@ export interface BenchHosts {
     ceilingWithoutEsp: boolean;
     /** Runs the program with changed config (lab only: a deployed stack needs `pulumi up`); returns seconds. */
     reconfigure?: (config: Record<string, string>) => Promise<number>;
+    /** Lab only: a planned switchover to `target` under the lab's write load (a stack needs `pulumi up`). */
+    switchover?: (target: Site) => Promise<Switchover>;
+    /** Lab only: netem on both sites' WAN egress (undefined: none); the gateways' RTT and loss then measured. */
+    shapeWan?: (netem: string | undefined) => Promise<{ rttMs: number; lossPercent: number }>;
     /** The cipher the stack runs with now (lab: its config; deployed: read from the gateway's SAs). */
     configuredCipher(): Promise<IpsecCipher>;
     /** The opt-in rule the plain-link iperf3 baseline needs, or why that baseline is skipped. */

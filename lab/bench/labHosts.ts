@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
 import { Lab, shell } from "../harness/lab";
+import { switchoverUnderLoad } from "../harness/switchover";
 import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "../../scripts/ipsec";
 import { BenchHosts } from "./hosts";
 import { wanCeiling } from "./wanCeiling";
@@ -57,6 +58,17 @@ export function labHosts(lab: Lab): BenchHosts {
             const t = Date.now();
             await lab.up(config, () => undefined, { onlyChanged: true });
             return (Date.now() - t) / 1000;
+        },
+        switchover: (target) => switchoverUnderLoad(lab, target),
+        shapeWan: async (netem) => {
+            await labctl(["wan", "netem", netem ?? "clear"]);
+            const out = await labctl(["exec-ns", "aws-gateway", "ping", "-q", "-c", "50", "-i", "0.2", "-W", "2", LAB_PUBLIC_IPS.azure]);
+            const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+/.exec(out)?.[1];
+            const loss = /([\d.]+)% packet loss/.exec(out)?.[1];
+            if (rtt === undefined || loss === undefined) {
+                throw new Error(`ping between the gateways gave no RTT and loss: ${out.trim()}`);
+            }
+            return { rttMs: Number(rtt), lossPercent: Number(loss) };
         },
         configuredCipher: () =>
             Promise.resolve((lab.overrides["crosscloud:ipsecCipher"] as IpsecCipher | undefined) ?? DEFAULT_IPSEC_CIPHER),

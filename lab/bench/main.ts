@@ -1,15 +1,16 @@
 // npm run bench [-- --out DIR] [--reps N]            in the lab (lab/bench/run.sh starts one if none runs)
 // npm run bench -- --stack-outputs FILE|- --key KEY [--allow-plain-baseline [--plain-rule azure|gateway]] [--out DIR] [--reps N] [--smoke]
 //                                                     a deployed stack over SSH (lab/bench/README.md)
+// npm run bench -- --switchover-only [--moves N] [--out DIR]  in the lab: only the switchovers per WAN (SWITCHOVER.md)
 // npm run bench -- --report-from DIR [--analysis FILE.md]   the report again from DIR/results.json
 // npm run bench -- --combine A.json B.json ... [--out DIR]  one table per VM type from several runs
 import * as fs from "fs";
 import * as path from "path";
 import { Lab, StepRecord } from "../harness/lab";
-import { BenchOptions, BenchResult, FULL, SMOKE, runBench } from "./bench";
+import { BenchOptions, BenchResult, FULL, SMOKE, runBench, runSwitchoverBench } from "./bench";
 import { azureNsgRule, deployedHosts, gatewayFirewallRule, planDeployed, prepareDeployed } from "./deployed";
 import { labHosts } from "./labHosts";
-import { combineResults, writeReport } from "./report";
+import { combineResults, writeReport, writeSwitchoverReport } from "./report";
 
 const USAGE =
     "usage: npm run bench -- --stack-outputs OUTPUTS.json|- --key PRIVATE_KEY [--allow-plain-baseline [--plain-rule azure|gateway]] [--out DIR] [--reps N]";
@@ -88,13 +89,27 @@ async function main(argv: string[]): Promise<void> {
     }
     const from = option("--report-from");
     if (from) {
-        writeReport(JSON.parse(fs.readFileSync(path.join(from, "results.json"), "utf8")) as BenchResult, from, analysis);
-        console.log(`bench: report in ${path.join(from, "REPORT.md")}`);
+        const result = JSON.parse(fs.readFileSync(path.join(from, "results.json"), "utf8")) as BenchResult;
+        // A switchover-only run has no network figures: its own report.
+        const report =
+            result.tcp.length === 0 && result.switchover ? writeSwitchoverReport(result, from)[0] : writeReport(result, from, analysis)[0];
+        console.log(`bench: report in ${path.join(from, report)}`);
         return;
     }
     const lab = new Lab();
     if (!lab.outputs.primary) {
         throw new Error("no provisioned lab: npm run lab -- up");
+    }
+    if (argv.includes("--switchover-only")) {
+        const moves = Number(option("--moves") ?? base.switchoverMoves);
+        if (!Number.isInteger(moves) || moves < 2 || moves % 2 !== 0) {
+            throw new Error(`--moves ${option("--moves")}: an even number from 2 (the primary ends where it was)`);
+        }
+        const result = await runSwitchoverBench(labHosts(lab), { ...base, reps, out, switchoverMoves: moves });
+        writeSwitchoverReport(result, out);
+        lab.printSummary();
+        console.log(`bench: report in ${path.join(out, "SWITCHOVER.md")}`);
+        return;
     }
     const result = await runBench(labHosts(lab), { ...base, reps, out });
     writeReport(result, out, analysis);

@@ -6,7 +6,8 @@ import * as path from "path";
 import { DEFAULT_IPSEC_CIPHER } from "../../scripts/ipsec";
 import type { BenchResult, TcpFigure } from "./bench";
 import { PGBENCH } from "./bench";
-import { Spread, fmt, ratio } from "../harness/stats";
+import { Spread, fmt, ratio, spread } from "../harness/stats";
+import type { SwitchoverPhases } from "../harness/switchover";
 
 /** SVG of each vega-lite spec, rendered by charts.mjs in a child node process. */
 function svgs(specs: Record<string, Record<string, unknown>>): Record<string, string> {
@@ -163,9 +164,13 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
             },
         ],
     };
-    const charts = svgs({ throughput: throughputSpec, lag: lagSpec });
+    const withSwitchover = (r.switchover ?? []).some((f) => f.moves.length > 0);
+    const charts = svgs({ throughput: throughputSpec, lag: lagSpec, ...(withSwitchover ? { switchover: switchoverChartSpec(r) } : {}) });
     fs.writeFileSync(path.join(dir, "throughput-per-cipher.svg"), charts.throughput);
     fs.writeFileSync(path.join(dir, "lag-across-cut.svg"), charts.lag);
+    if (withSwitchover) {
+        fs.writeFileSync(path.join(dir, "switchover-outage.svg"), charts.switchover);
+    }
 
     const m = r.machine;
     const o = r.options;
@@ -254,6 +259,7 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         "",
         "![Bytes behind across a link cut](lag-across-cut.svg)",
         "",
+        ...(withSwitchover ? switchoverLines(r, "switchover-outage.svg") : []),
         "## Targets",
         "",
         "| target | result |",
@@ -263,6 +269,10 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         ),
         `| replication p99 lag ≤ 1.5× the plain link | ${v.lag ? `${v.lag.ratio.toFixed(2)}×: ${v.lag.met ? "met" : "**missed**"}` : "not measured"} |`,
         `| no fragmentation | ${v.fragments.count} fragments: ${v.fragments.met ? "met" : "**missed**"} |`,
+        ...switchoverVerdicts(r).map(
+            (x) =>
+                `| switchover write outage ≤ ${x.target} s, ${x.wan}, median and worst | ${x.median.toFixed(1)} s median, ${x.worst.toFixed(1)} s worst: ${x.met ? "met" : "**missed**"} |`,
+        ),
         "",
         analysis,
         "",
@@ -276,7 +286,108 @@ export function writeReport(r: BenchResult, dir: string, analysis = ""): string[
         ...r.notes.map((n) => `- ${n}`),
     ];
     fs.writeFileSync(path.join(dir, "REPORT.md"), lines.join("\n") + "\n");
-    return ["REPORT.md", "throughput-per-cipher.svg", "lag-across-cut.svg"];
+    return ["REPORT.md", "throughput-per-cipher.svg", "lag-across-cut.svg", ...(withSwitchover ? ["switchover-outage.svg"] : [])];
+}
+
+/** The issue's outage targets per WAN (netem each way): a clean link, and 80 ms RTT with 1 % loss. */
+export const SWITCHOVER_TARGETS: Record<string, number> = { none: 5, "delay 40ms loss 1%": 10 };
+
+/** Whether every move of a WAN met its target (median and worst alike); undefined where none is set. */
+export function switchoverVerdicts(r: BenchResult): { wan: string; target: number; median: number; worst: number; met: boolean }[] {
+    return (r.switchover ?? [])
+        .filter((f) => SWITCHOVER_TARGETS[f.netem] !== undefined && f.moves.length > 0)
+        .map((f) => {
+            const o = spread(f.moves.map((m) => m.outage));
+            const target = SWITCHOVER_TARGETS[f.netem];
+            return { wan: f.wan, target, median: o.median, worst: o.max, met: o.max <= target };
+        });
+}
+
+/** The switchover section: outage per WAN with its phases, the targets, the chart. */
+export function switchoverLines(r: BenchResult, chart: string): string[] {
+    const figures = r.switchover ?? [];
+    if (figures.length === 0) {
+        return [];
+    }
+    const phase = (f: (typeof figures)[number], k: keyof SwitchoverPhases) => {
+        const known = f.moves.flatMap((m) => (m.phases ? [m.phases[k]] : []));
+        return known.length === 0 ? "–" : fmt(spread(known), 1);
+    };
+    const moves = Math.max(...figures.map((f) => f.moves.length));
+    return [
+        "## Switchover",
+        "",
+        `Planned switchovers under the lab's write load, ${moves} per WAN, alternately AWS → Azure and back: each a run of the program with \`crosscloud:primary\` set to the other site (only the steps whose inputs changed run, as the engine does), the product's own fence, promotion and rejoin. The load: one INSERT per transaction on a kept session per database host, from the AWS gateway (after a move to Azure its commits cross the WAN). **Write outage**: from the client's last commit on the old primary to its first on the new one. After every move each commit the client counted was looked up on the new primary. Phases, from PostgreSQL's own log lines on both database hosts: the last commit → the old primary's fast shutdown request (the fence's stop); → the new primary's promote request (the shutdown, the standby's catch-up, the fence's poll over the tunnel); → ready to accept connections (the promotion); → the client's first commit there (its reconnect). Delay and loss by netem on each site's WAN egress, so each way gets them once; RTT and loss measured by 50 pings between the gateways.`,
+        "",
+        "| WAN (netem, each way) | RTT, loss measured | moves | commits lost | write outage (s) | target | last commit → stop | stop → promote request | promotion | client reconnect | `pulumi up` (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        ...figures.map((f) => {
+            const o = spread(f.moves.map((m) => m.outage));
+            const target = SWITCHOVER_TARGETS[f.netem];
+            const verdict = target === undefined ? "–" : `≤ ${target} s: ${o.n > 0 && o.max <= target ? "met" : "**missed**"}`;
+            return `| ${f.wan} (\`${f.netem}\`) | ${Number.isNaN(f.rttMs) ? "–" : `${f.rttMs.toFixed(1)} ms, ${f.lossPercent.toFixed(0)} %`} | ${o.n} | 0 in each of ${o.n} | ${fmt(o, 1)} | ${verdict} | ${phase(f, "untilStop")} | ${phase(f, "stopToPromote")} | ${phase(f, "promotion")} | ${phase(f, "reconnect")} | ${fmt(spread(f.moves.map((m) => m.upSeconds)))} |`;
+        }),
+        "",
+        `![Write outage per switchover and WAN](${chart})`,
+        "",
+    ];
+}
+
+function switchoverChartSpec(r: BenchResult): Record<string, unknown> {
+    const order = (r.switchover ?? []).map((f) => f.wan);
+    const values = (r.switchover ?? []).flatMap((f) =>
+        f.moves.map((m) => ({ wan: f.wan, outage: m.outage, move: `${m.source} → ${m.target}` })),
+    );
+    const medians = (r.switchover ?? []).map((f) => ({ wan: f.wan, outage: spread(f.moves.map((m) => m.outage)).median }));
+    const targets = (r.switchover ?? []).flatMap((f) =>
+        SWITCHOVER_TARGETS[f.netem] === undefined
+            ? []
+            : [{ wan: f.wan, outage: SWITCHOVER_TARGETS[f.netem], label: `target ≤ ${SWITCHOVER_TARGETS[f.netem]} s` }],
+    );
+    const x = { field: "wan", type: "nominal", sort: order, title: "WAN (RTT, loss each way)", axis: { labelAngle: 0 } };
+    return {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: 560,
+        height: 300,
+        title: "Write outage per planned switchover (each move a point; tick: median; red: target)",
+        layer: [
+            {
+                data: { values },
+                mark: { type: "point", filled: true, opacity: 0.6 },
+                encoding: {
+                    x,
+                    y: { field: "outage", type: "quantitative", title: "write outage (s)" },
+                    color: { field: "move", type: "nominal" },
+                },
+            },
+            {
+                data: { values: medians },
+                mark: { type: "tick", thickness: 3, size: 40, color: "black" },
+                encoding: { x, y: { field: "outage", type: "quantitative" } },
+            },
+            {
+                data: { values: targets },
+                mark: { type: "tick", thickness: 2, size: 60, color: "firebrick" },
+                encoding: { x, y: { field: "outage", type: "quantitative" } },
+            },
+        ],
+    };
+}
+
+/** SWITCHOVER.md and switchover-outage.svg of a `--switchover-only` run. */
+export function writeSwitchoverReport(r: BenchResult, dir: string): string[] {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "switchover-outage.svg"), svgs({ chart: switchoverChartSpec(r) }).chart);
+    const lines = [
+        "# crosscloud benchmark: switchovers",
+        "",
+        `Run ${r.startedAt} → ${r.finishedAt} with \`npm run bench -- --switchover-only\` in the lab (${r.machine.cores ?? "?"} cores; the other figures: REPORT.md).`,
+        "",
+        ...switchoverLines(r, "switchover-outage.svg"),
+        ...r.notes.map((n) => `- ${n}`),
+    ];
+    fs.writeFileSync(path.join(dir, "SWITCHOVER.md"), lines.join("\n") + "\n");
+    return ["SWITCHOVER.md", "switchover-outage.svg"];
 }
 
 export type { Spread };

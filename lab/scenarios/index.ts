@@ -14,7 +14,7 @@ import { rekey, rekeyLong } from "./rekey";
 import { replicationSecurity } from "./replicationSecurity";
 import { secretScan } from "./secretScan";
 import { slotOutage } from "./slotOutage";
-import { switchoverRoundTrip } from "./switchover";
+import { switchoverLossy, switchoverRoundTrip } from "./switchover";
 import { synchronousMode } from "./synchronousMode";
 import { tunnelMismatch } from "./tunnelMismatch";
 import { validation } from "./validation";
@@ -28,6 +28,8 @@ export const SCENARIOS: Record<string, (lab: Lab) => Promise<void>> = {
     adminKeyRotation,
     idempotency,
     switchover: switchoverRoundTrip,
+    // Switchover over a real WAN (issue 18): the round trip at 80 ms RTT and 1 % loss each way.
+    switchoverLossy,
     failover: unplannedFailover,
     // The two-kernel lab (issue 15): a whole cloud's outage.
     siteCrash,
@@ -59,7 +61,8 @@ export const TEST_SCENARIOS = [
     "validation",
     "firstBoot",
     "idempotency",
-    "switchover",
+    // The switchover round trip over the lossy WAN (the clean link's figures: npm run bench).
+    "switchoverLossy",
     "failovers",
     // In this order: partition leaves the primary on the other side, synchronousMode leaves the lab
     // synchronous, partitionSync brings the primary home and ends asynchronous.

@@ -1,10 +1,43 @@
 # The fence of a planned switchover, run on the host that is to become the standby: if PostgreSQL
-# there is still a primary, stop it cleanly (its WAL senders ship everything, the shutdown checkpoint
-# included, to the connected standby before they exit), report where its WAL ended, and promote the
-# peer once it has replayed that far. The stopped cluster gets standby.signal, so that any restart
+# there is still a primary, stop it cleanly, report where its last transaction WAL ended, and promote
+# the peer once it has replayed that far. The stopped cluster gets standby.signal, so that any restart
 # before the rejoin comes up read-only.
+# The peer is promoted without waiting for the shutdown's own WAL: with archive_mode on, a shutdown
+# switches to a new segment before its checkpoint (ShutdownXLOG: RequestXLogSwitch, then the shutdown
+# checkpoint), and the WAL senders stream the switched segment's padding, up to a whole segment of
+# zeros, before the checkpoint: on a lossy, high-latency link that took longer than everything else in
+# the outage. Neither record carries a transaction; the rejoin rewinds them away (postgres-rejoin.sh).
 # Reads: PG_VERSION PEER_IP CATCHUP_TIMEOUT.
 install_files
+
+# shutdown_tail_start: the LSN where this stopped cluster's own shutdown began in its WAL: the segment
+# switch right before the shutdown checkpoint, or the checkpoint when no switch precedes it (a segment
+# just begun). Every record before it is what the peer must have replayed. The switch is recognised by
+# pg_waldump's reading of the record the checkpoint's prev-link names; when that cannot be read (its
+# segment recycled, another timeline), the checkpoint itself: a longer wait, never a shorter one.
+shutdown_tail_start() {
+    local checkpoint tli lsn prev desc
+    checkpoint=$(control "Latest checkpoint location")
+    tli=$(control "Latest checkpoint's TimeLineID")
+    read -r lsn prev desc < <(waldump_record "$tli" "$checkpoint") || true
+    if [[ $desc == CHECKPOINT_SHUTDOWN && $lsn && $(lsn_number "$lsn") == $(lsn_number "$checkpoint") ]]; then
+        # As PostgreSQL prints an LSN elsewhere (%X/%X): pg_waldump pads the low half to 8 digits.
+        prev=$(printf '%X/%X' "$((16#${prev%/*}))" "$((16#${prev#*/}))")
+        read -r lsn _ desc < <(waldump_record "$tli" "$prev") || true
+        if [[ $desc == SWITCH && $lsn && $(lsn_number "$lsn") == $(lsn_number "$prev") ]]; then
+            printf '%s' "$prev"
+            return 0
+        fi
+    fi
+    printf '%s' "$checkpoint"
+}
+# waldump_record TIMELINE LSN: "LSN PREV DESC" of the record at (or after) LSN in pg_wal, from
+# pg_waldump's line (PostgreSQL 15: "... lsn: %X/%08X, prev %X/%08X, desc: NAME ..."); empty when unread.
+waldump_record() {
+    # As root: runuser costs a quarter of a second on a small VM, and this runs while writes wait.
+    "$BIN/pg_waldump" --path="$PGDATA/pg_wal" --timeline="$1" --start="$2" --limit=1 2>/dev/null |
+        sed -n 's/.* lsn: \([0-9A-F]*\/[0-9A-F]*\), prev \([0-9A-F]*\/[0-9A-F]*\), desc: \([A-Z_]*\).*/\1 \2 \3/p' || true
+}
 fenced_at=none
 if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
     # Stop this primary only for a copy of it: a new primary of another cluster (a switchover asked
@@ -40,7 +73,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
     systemctl stop "$UNIT" &
     stopping=$!
-    POLL_SECONDS=0.2 wait_until 600 checkpointed_or_stop_ended || true
+    POLL_SECONDS=0.05 wait_until 600 checkpointed_or_stop_ended || true
     if ! checkpointed; then
         wait "$stopping" || true
         die "the primary did not shut down cleanly (state: $(control "Database cluster state")): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}"
@@ -48,8 +81,8 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # Written before the peer is promoted: a restart of this host from now on comes up read-only.
     install -o postgres -g postgres -m 600 /dev/null "$PGDATA/standby.signal"
     install -o postgres -g postgres -m 600 /dev/null "$PGDATA/crosscloud.fenced"
-    fenced_at=$(control "Latest checkpoint location")
-    changed "fenced: the primary wrote its shutdown checkpoint at ${fenced_at}"
+    fenced_at=$(shutdown_tail_start)
+    changed "fenced: the primary wrote its shutdown checkpoint at $(control "Latest checkpoint location"); its WAL before the shutdown ends at ${fenced_at}"
     # Promote the peer from here, over the tunnel, as soon as it has replayed this primary's last WAL:
     # no second SSH connection stands between the stop and the promotion, so writes wait only for the
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
@@ -61,7 +94,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     peer_state=""
     promote_peer() {
         local answer
-        answer=$(peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() > '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
+        answer=$(peer_ask "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' WHEN pg_last_wal_replay_lsn() >= '${fenced_at}'::pg_lsn THEN pg_promote(true, 60)::text ELSE 'behind' END")
         case $answer in
         true) peer_state=promoted ;;
         primary) peer_state=primary ;;
@@ -70,22 +103,22 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     }
     if POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" promote_peer; then
         if [[ $peer_state == promoted ]]; then
-            changed "promoted ${PEER_IP}: it had replayed past ${fenced_at}"
-        elif fork=$(peer_fork_point "$our_timeline") && (($(lsn_number "$fork") > $(lsn_number "$fenced_at"))); then
-            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, past this primary's last WAL at ${fenced_at}: it has all of it"
+            changed "promoted ${PEER_IP}: it had replayed up to ${fenced_at}, all this primary wrote before its shutdown (the shutdown's segment switch and checkpoint carry no transaction: the rejoin rewinds them)"
+        elif fork=$(peer_fork_point "$our_timeline") && (($(lsn_number "$fork") >= $(lsn_number "$fenced_at"))); then
+            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, at or past the end of this primary's WAL before its shutdown (${fenced_at}): it has all of it"
         elif [[ -n $fork ]]; then
-            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, before this primary's last WAL at ${fenced_at}: this host holds WAL the new primary lacks; it stays here, stopped, and the rejoin saves and reports it before anything is discarded"
+            log "${PEER_IP} was already a primary, promoted at ${fork} on timeline ${our_timeline}, before the end of this primary's WAL before its shutdown (${fenced_at}): this host holds WAL the new primary lacks; it stays here, stopped, and the rejoin saves and reports it before anything is discarded"
         else
-            log "${PEER_IP} was already a primary, and its timeline history does not show where it left timeline ${our_timeline}: whether it has this primary's last WAL (${fenced_at}) is not proven; this host stays stopped, and the rejoin decides with pg_rewind"
+            log "${PEER_IP} was already a primary, and its timeline history does not show where it left timeline ${our_timeline}: whether it has this primary's WAL up to its shutdown (${fenced_at}) is not proven; this host stays stopped, and the rejoin decides with pg_rewind"
         fi
     else
-        log "${PEER_IP} was not promoted from here (not past ${fenced_at} within ${CATCHUP_TIMEOUT} s, or unreachable): its postgres-primary step checks again"
+        log "${PEER_IP} was not promoted from here (not at ${fenced_at} within ${CATCHUP_TIMEOUT} s, or unreachable): its postgres-primary step checks again"
     fi
     wait "$stopping" || die "systemctl stop ${UNIT} failed after the shutdown checkpoint: see journalctl -u ${UNIT}"
     ! running || die "${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}"
     changed "stopped ${UNIT}"
 elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
-    fenced_at=$(control "Latest checkpoint location")
+    fenced_at=$(shutdown_tail_start)
 fi
 log "fenced-at: ${fenced_at}"

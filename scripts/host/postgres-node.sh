@@ -7,7 +7,7 @@
 # DISCARD_DIVERGED (postgres-rejoin.sh), SYNCHRONOUS SYNC_STANDBY_LOSS (block|degrade|"") PEER_NAME
 # SYNC_DEGRADED_CONF SYNC_DEGRADE_AFTER_SECONDS,
 # and the host constants POSTGRES_HOME ARCHIVE_DIR REPLICATION_USER REPLICATION_CONNINFO.
-# Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units).
+# Files: conf (CHANGED_conf), hba (CHANGED_hba), units (CHANGED_units), sysctl (CHANGED_sysctl).
 
 # --- the data disk, mounted where the packages keep PGDATA, before they create anything there
 # find_data_disk SECONDS PATH... : sets data_disk to the first PATH that is a block device, waiting up to
@@ -114,6 +114,12 @@ fi
 install -d -o postgres -g postgres -m 750 "$ARCHIVE_DIR"
 install -d -o postgres -g postgres -m 700 "${POSTGRES_HOME}/.ssh"
 install_files
+# TCP: BBR for what crosses the WAN (60-crosscloud-database.conf says why)
+if [[ $CHANGED_sysctl == 1 || $(sysctl -n net.ipv4.tcp_congestion_control) != bbr ]]; then
+    sysctl -q -p /etc/sysctl.d/60-crosscloud-database.conf ||
+        die "could not set net.ipv4.tcp_congestion_control = bbr from /etc/sysctl.d/60-crosscloud-database.conf (sysctl said why above): a kernel without the tcp_bbr module refuses it (modprobe tcp_bbr)"
+    changed "TCP congestion control: bbr"
+fi
 units=(crosscloud-wal-archive-prune.timer crosscloud-slot-heal.timer crosscloud-fence-watch.service postgresql)
 [[ $SYNC_STANDBY_LOSS != degrade ]] || units+=(crosscloud-sync-watch.service)
 ensure_enabled "${units[@]}"

@@ -1,6 +1,7 @@
 # The primary role on this host, run after the fence. In a switchover the fence has normally promoted
 # this host already (over the tunnel, right after stopping the old primary); if it has not, this step
-# promotes it once it has replayed the fenced old primary's last WAL (FENCED_LSN), or stops saying why.
+# promotes it once it has replayed the fenced old primary's WAL up to its shutdown (FENCED_LSN: the
+# shutdown's own segment switch and checkpoint carry no transaction), or stops saying why.
 # Then, on any run: the roles, the grants pg_rewind needs, and the standby's replication slot.
 # Reads: PG_VERSION PEER_IP SLOT REPLICATION REPLICATOR_VERIFIER ADMIN_VERIFIER FENCED_LSN CATCHUP_TIMEOUT,
 # and the host constants REPLICATION_USER ADMIN_USER HELPER_DIR.
@@ -10,13 +11,13 @@ wait_ready
 if [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; then
     [[ $FENCED_LSN =~ ^[0-9A-F]+/[0-9A-F]+$ ]] ||
         die "this host is a standby and the fence step stopped no primary on ${PEER_IP}: a planned switchover needs the old primary running; for an unplanned failover use 'npm run failover'"
-    caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() > '${FENCED_LSN}'::pg_lsn") == t ]]; }
+    caught_up() { [[ $(psql_admin -c "SELECT pg_last_wal_replay_lsn() >= '${FENCED_LSN}'::pg_lsn") == t ]]; }
     if ! POLL_SECONDS=0.2 wait_until "$CATCHUP_TIMEOUT" caught_up; then
-        die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} ended at ${FENCED_LSN}, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
+        die "switchover stopped before promotion: this standby replayed WAL up to $(psql_admin -c "SELECT pg_last_wal_replay_lsn()") but the old primary on ${PEER_IP} wrote up to ${FENCED_LSN} before its shutdown, so zero loss is not proven and nothing was promoted. The old primary is stopped (fenced): run pulumi up again to retry, or set crosscloud:primary back to restart it."
     fi
     [[ $(peer_sql "SELECT pg_is_in_recovery()") != f ]] ||
         die "the old primary on ${PEER_IP} runs as a primary again: no promotion (two primaries); run pulumi up again to fence it"
-    log "replayed past ${FENCED_LSN}, the old primary's shutdown checkpoint: promoting"
+    log "replayed up to ${FENCED_LSN}, all the old primary wrote before its shutdown: promoting"
     promote_now
     rm -f "$PGDATA/crosscloud.fenced"
     changed "promoted to primary"

@@ -121,6 +121,26 @@ save_diverged_rows() {
         die "could not stop the read-only start of this cluster: see ${dir}/readonly-start.log"
 }
 
+# shutdown_only_after TIMELINE FORK: whether all this stopped cluster wrote after FORK is its own clean
+# shutdown: pg_waldump reads this host's pg_wal from the fork to the end of its WAL and finds only a
+# segment switch and the shutdown checkpoint that pg_control names as the last record. A switchover's
+# fence promotes the peer without waiting for these two (postgres-fence.sh); they carry no transaction,
+# so rewinding them away discards nothing and there is nothing to save. Unread WAL, any other record,
+# or another last record: no.
+shutdown_only_after() {
+    local tli=$1 fork=$2 checkpoint records line last=""
+    [[ $(control "Database cluster state") == "shut down" ]] || return 1
+    checkpoint=$(lsn_number "$(control "Latest checkpoint location")")
+    # pg_waldump ends at the end of the WAL with an error; what it printed up to there is the record.
+    records=$(runuser -u postgres -- "$BIN/pg_waldump" --path="$PGDATA/pg_wal" --timeline="$tli" --start="$fork" 2>/dev/null || true)
+    [[ -n $records ]] || return 1
+    while IFS= read -r line; do
+        [[ $line =~ \ lsn:\ ([0-9A-F]+/[0-9A-F]+),\ prev\ [0-9A-F]+/[0-9A-F]+,\ desc:\ (SWITCH|CHECKPOINT_SHUTDOWN)( |$) ]] || return 1
+        last="${BASH_REMATCH[2]} $(lsn_number "${BASH_REMATCH[1]}")"
+    done <<<"$records"
+    [[ $last == "CHECKPOINT_SHUTDOWN ${checkpoint}" ]]
+}
+
 # rejoin_old_primary SOURCE_CONNINFO SYSTEM_ID: the old primary (stopped) becomes the new primary's standby.
 # Sets rejoin_how: pg_rewind, nothing to rewind, or base backup (WAL for a rewind missing, with consent:
 # the caller then replaces the data directory with a base backup of the new primary).
@@ -138,6 +158,12 @@ rejoin_old_primary() {
         die "${rewind_missing:-pg_rewind --dry-run said neither where the servers diverged nor 'no rewind required': $(tail -n 3 "$dry" | tr '\n' ' ')}"
     key="${sysid}:${tli}:${fork}"
     dir="${DIVERGED_ROOT}/${sysid}-tl${tli}-${fork/\//-}"
+    if ((wal == 0)) && shutdown_only_after "$tli" "$fork"; then
+        run_rewind "$source" "$REJOIN_RUN/rewind.log" || die "$rewind_missing"
+        rejoin_how="pg_rewind of the shutdown's own WAL"
+        changed "rewound: after the fork at ${fork} on timeline ${tli} this host wrote only its own shutdown (a segment switch and the shutdown checkpoint), no transaction: nothing to save"
+        return 0
+    fi
     if [[ ! -f $dir/summary.txt ]]; then
         save_divergence "$dir" "$tli" "$fork"
         {
