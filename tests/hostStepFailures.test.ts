@@ -94,6 +94,10 @@ case "$*" in
 "whack --trafficstatus") echo '006 #3: "tunnel", type=ESP' ;;
 esac`,
     ip: `echo "ip $*" >>"$STATE/calls"; [[ -z \${NO_ROUTE:-} ]]`,
+    // Never this machine's own: the node step reads the congestion control (CUBIC here) and sets BBR.
+    sysctl: `echo "sysctl $*" >>"$STATE/calls"
+if [[ $1 == -n ]]; then echo cubic; exit 0; fi
+[[ -z \${SYSCTL_FAILS:-} ]] || { echo 'sysctl: setting key "net.ipv4.tcp_congestion_control": No such file or directory' >&2; exit 1; }`,
     journalctl: `printf '%s\\n' "\${JOURNAL:-}"`,
     // The slot-heal helper (HELPER_DIR is the stand-ins' folder).
     "slot-heal": `echo "crosscloud slot-heal: the slot was invalidated and could not be dropped: it is active" ; exit 1`,
@@ -494,6 +498,18 @@ describe("postgres-node.sh: a database host it must not touch, or a primary it c
             psql: [["^peer: IDENTIFY_SYSTEM$", "", 2]],
         });
         assertDies(r, "cannot reach the primary 10.10.1.10:5432 as replicator over TLS: check the tunnel, pg_hba.conf and the password");
+    });
+    it("a kernel that refuses BBR (no tcp_bbr module)", function () {
+        const r = runStep(postgresScript(standby, SECRETS), {
+            clusters: cluster,
+            control: { "Bytes per WAL segment": "16777216" },
+            env: { SYSCTL_FAILS: "1" },
+        });
+        assertDies(
+            r,
+            "could not set net.ipv4.tcp_congestion_control = bbr from /etc/sysctl.d/60-crosscloud-database.conf (sysctl said why above): a kernel without the tcp_bbr module refuses it (modprobe tcp_bbr)",
+        );
+        assert.match(r.stderr, /^sysctl: setting key "net\.ipv4\.tcp_congestion_control": No such file or directory$/m);
     });
     it("a standby host holding another database that is not a standby: no base backup over it", function () {
         const r = runStep(postgresScript(standby, SECRETS), {
