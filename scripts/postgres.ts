@@ -128,7 +128,6 @@ export function renderPostgresConf(node: PostgresNode): string {
     return `${lines.join("\n")}\n`;
 }
 
-/** pg_hba.conf: local peer auth, TLS + SCRAM for the peer's replication and for clients, nothing else. */
 /** /etc/sysctl.d/60-crosscloud-database.conf on each database host. */
 export function renderDatabaseSysctl(): string {
     return [
@@ -142,6 +141,7 @@ export function renderDatabaseSysctl(): string {
     ].join("\n");
 }
 
+/** pg_hba.conf: local peer auth, TLS + SCRAM for the peer's replication and for clients, nothing else. */
 export function renderPgHba(node: PostgresNode): string {
     const row = (type: string, db: string, user: string, address: string, method: string) =>
         `${type.padEnd(9)}${db.padEnd(13)}${user.padEnd(18)}${address.padEnd(20)}${method}`.trimEnd();

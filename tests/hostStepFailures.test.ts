@@ -209,6 +209,8 @@ const SECRETS = {
     retentionDays: 7,
     discardDiverged: "",
 };
+/** pg_control's checkpoint is on the server's current timeline: no checkpoint needed for pg_rewind. */
+const ON_ITS_TIMELINE: [string, string] = ["FROM pg_control_checkpoint\\(\\)", "f"];
 const primaryStep = (fencedLsn: string) => primaryRoleScript(NODE, { replicatorPassword: "r", adminPassword: "a", fencedLsn });
 const IN_RECOVERY: [string, string] = ["^SELECT pg_is_in_recovery\\(\\)$", "t"];
 const NOT_IN_RECOVERY: [string, string] = ["^SELECT pg_is_in_recovery\\(\\)$", "f"];
@@ -453,7 +455,12 @@ describe("postgres-primary.sh: no promotion without proof, and the primary's own
     it("PostgreSQL's answer about a role is not one of the three", function () {
         const r = runStep(primaryStep("none"), {
             running: true,
-            psql: [NOT_IN_RECOVERY, ["pg_conf_load_time\\(\\) < ", "f"], ["FROM pg_authid WHERE rolname = 'replicator'", "2|t"]],
+            psql: [
+                NOT_IN_RECOVERY,
+                ON_ITS_TIMELINE,
+                ["pg_conf_load_time\\(\\) < ", "f"],
+                ["FROM pg_authid WHERE rolname = 'replicator'", "2|t"],
+            ],
         });
         assertDies(r, "could not tell whether role replicator exists with its password: PostgreSQL answered '2|t'");
         assert.ok(!r.calls.some((c) => /CREATE ROLE|ALTER ROLE/.test(c)));
@@ -461,12 +468,38 @@ describe("postgres-primary.sh: no promotion without proof, and the primary's own
     it("an invalidated slot that slot-heal cannot replace", function () {
         const r = runStep(primaryStep("none"), {
             running: true,
-            psql: [NOT_IN_RECOVERY, ["pg_conf_load_time\\(\\) < ", "f"], ["FROM pg_authid WHERE rolname = ", "1|f"], ["^GRANT ", ""]],
+            psql: [
+                NOT_IN_RECOVERY,
+                ON_ITS_TIMELINE,
+                ["pg_conf_load_time\\(\\) < ", "f"],
+                ["FROM pg_authid WHERE rolname = ", "1|f"],
+                ["^GRANT ", ""],
+            ],
         });
         assertDies(
             r,
             "could not replace the invalidated replication slot crosscloud_azure: crosscloud slot-heal: the slot was invalidated and could not be dropped: it is active",
         );
+    });
+    // PostgreSQL 15's pg_rewind compares the two servers' pg_control timelines (pg_rewind.c, main): a new
+    // primary whose first checkpoint after the promotion has not finished answers the old primary's
+    // rejoin "no rewind required". Its step checkpoints once on the new timeline.
+    it("checkpoints once after a promotion, before the old primary's rejoin reads its timeline", function () {
+        const psql: [string, string, number?][] = [
+            NOT_IN_RECOVERY,
+            ["pg_conf_load_time\\(\\) < ", "f"],
+            ["FROM pg_authid WHERE rolname = ", "1|f"],
+            ["^GRANT ", ""],
+            ["^CHECKPOINT$", ""],
+        ];
+        const promoted = runStep(primaryStep("none"), { running: true, psql: [["FROM pg_control_checkpoint\\(\\)", "t"], ...psql] });
+        assert.match(
+            promoted.stdout,
+            /^crosscloud: changed: checkpoint on the new timeline \(pg_rewind reads a server's timeline from pg_control\)/m,
+        );
+        assert.ok(promoted.calls.includes("psql CHECKPOINT"), promoted.calls.join("\n"));
+        const settled = runStep(primaryStep("none"), { running: true, psql: [ON_ITS_TIMELINE, ...psql] });
+        assert.ok(!settled.calls.includes("psql CHECKPOINT"), settled.calls.join("\n"));
     });
 });
 

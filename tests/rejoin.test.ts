@@ -44,6 +44,10 @@ fi
 if [[ \${WALDUMP:-} == shutdown* ]]; then
     # A switchover's fenced primary: after the fork only the shutdown's segment switch and checkpoint
     # (PostgreSQL 15's pg_waldump: "lsn: %X/%08X, prev %X/%08X, desc: SWITCH" / "CHECKPOINT_SHUTDOWN ...").
+    if [[ $WALDUMP == shutdown-page ]]; then
+        # A fork on a page boundary: pg_waldump says first where the first record after it is (pg_waldump.c).
+        echo "first record is after 0/03000060, at 0/03000078, skipping over 24 bytes"
+    fi
     echo "rmgr: XLOG        len (rec/tot):     24/    24, tx:          0, lsn: 0/03000060, prev 0/03000028, desc: SWITCH "
     if [[ $WALDUMP == shutdown-and-insert ]]; then
         echo "rmgr: Heap        len (rec/tot):     59/    59, tx:        751, lsn: 0/04000028, prev 0/03000060, desc: INSERT off 9 flags 0x00, blkref #0: rel 1663/5/16390 blk 12"
@@ -254,6 +258,13 @@ describe("postgres-rejoin.sh: an old primary's rejoin never discards in silence"
                 "pg_rewind --target-pgdata=T/home/15/main --source-server=host=10.20.1.10 dbname=postgres --restore-target-wal --config-file=T/run/rewind.conf",
             ],
         );
+    });
+
+    it("reads past pg_waldump's note on a fork at a page boundary", function () {
+        const r = rejoin("diverged", "", { ...SHUTDOWN, WALDUMP: "shutdown-page" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /this host wrote only its own shutdown/);
+        assert.ok(!r.calls.some((c) => c.startsWith("saved")), r.calls.join("\n"));
     });
 
     it("saves as for any divergence when the last record is not the checkpoint pg_control names (the end of the WAL not proven)", function () {

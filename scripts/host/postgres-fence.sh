@@ -53,9 +53,9 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     open_peer_session
     psql_admin -c CHECKPOINT
     # The control file says "shut down" once the shutdown checkpoint, the last WAL record this primary
-    # writes, is on disk; the walsender sends it in its last cycle, before the postmaster exits. Polling
-    # for it (rather than waiting for systemctl) lets the peer be promoted as soon as it has replayed
-    # that record, while this host's stop finishes.
+    # writes, is on disk: from then on nothing more is written, and where the shutdown began is known
+    # (shutdown_tail_start). Polling for it (rather than waiting for systemctl) lets the peer be
+    # promoted as soon as it has replayed up to there, while this host's stop finishes.
     checkpointed() { [[ $(control "Database cluster state") == "shut down" ]]; }
     # pg_controldata runs only when pg_control was written since the last read: the poll itself is a
     # shell builtin, leaving a small VM's CPU to the WAL sender and the tunnel during the outage. The

@@ -22,6 +22,14 @@ if [[ $(psql_admin -c "SELECT pg_is_in_recovery()") == t ]]; then
     rm -f "$PGDATA/crosscloud.fenced"
     changed "promoted to primary"
 fi
+# PostgreSQL 15's pg_rewind takes a server's timeline from pg_control, which a promotion updates only at
+# its first checkpoint after it (requested in the background, spread over minutes): until then the old
+# primary's rejoin, later in this same up, would hear "no rewind required" from a server it forked from.
+# PostgreSQL's pg_rewind documentation asks for a CHECKPOINT after a promotion.
+if [[ $(psql_admin -c "SELECT timeline_id <> ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int FROM pg_control_checkpoint()") == t ]]; then
+    psql_admin -c CHECKPOINT
+    changed "checkpoint on the new timeline (pg_rewind reads a server's timeline from pg_control)"
+fi
 # The primary's settings, installed by the node step while this host was a standby, take effect now
 # (also after an interruption between the promotion and this reload).
 if config_pending; then

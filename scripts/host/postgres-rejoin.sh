@@ -135,6 +135,8 @@ shutdown_only_after() {
     records=$(runuser -u postgres -- "$BIN/pg_waldump" --path="$PGDATA/pg_wal" --timeline="$tli" --start="$fork" 2>/dev/null || true)
     [[ -n $records ]] || return 1
     while IFS= read -r line; do
+        # A fork on a page boundary: pg_waldump first says where the first record after it is.
+        [[ $line != "first record is after "* ]] || continue
         [[ $line =~ \ lsn:\ ([0-9A-F]+/[0-9A-F]+),\ prev\ [0-9A-F]+/[0-9A-F]+,\ desc:\ (SWITCH|CHECKPOINT_SHUTDOWN)( |$) ]] || return 1
         last="${BASH_REMATCH[2]} $(lsn_number "${BASH_REMATCH[1]}")"
     done <<<"$records"
