@@ -3,7 +3,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { LAB_DIR, LAB_PUBLIC_IPS, labctl } from "../harness/labCloud";
+import { LAB_DIR, LAB_PUBLIC_IPS, gatewayPing, labctl } from "../harness/labCloud";
 import { Lab, shell } from "../harness/lab";
 import { switchoverUnderLoad } from "../harness/switchover";
 import { DEFAULT_IPSEC_CIPHER, IpsecCipher } from "../../scripts/ipsec";
@@ -62,13 +62,7 @@ export function labHosts(lab: Lab): BenchHosts {
         switchover: (target) => switchoverUnderLoad(lab, target),
         shapeWan: async (netem) => {
             await labctl(["wan", "netem", netem ?? "clear"]);
-            const out = await labctl(["exec-ns", "aws-gateway", "ping", "-q", "-c", "50", "-i", "0.2", "-W", "2", LAB_PUBLIC_IPS.azure]);
-            const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+/.exec(out)?.[1];
-            const loss = /([\d.]+)% packet loss/.exec(out)?.[1];
-            if (rtt === undefined || loss === undefined) {
-                throw new Error(`ping between the gateways gave no RTT and loss: ${out.trim()}`);
-            }
-            return { rttMs: Number(rtt), lossPercent: Number(loss) };
+            return gatewayPing(50);
         },
         configuredCipher: () =>
             Promise.resolve((lab.overrides["crosscloud:ipsecCipher"] as IpsecCipher | undefined) ?? DEFAULT_IPSEC_CIPHER),

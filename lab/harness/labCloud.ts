@@ -381,3 +381,14 @@ export class LabCloud {
         return result;
     }
 }
+
+/** `count` pings (0.2 s apart) from the AWS gateway to the Azure gateway's public address: average RTT and loss. */
+export async function gatewayPing(count: number): Promise<{ rttMs: number; lossPercent: number }> {
+    const out = await labctl(["exec-ns", "aws-gateway", "ping", "-q", "-c", String(count), "-i", "0.2", "-W", "2", LAB_PUBLIC_IPS.azure]);
+    const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+/.exec(out)?.[1];
+    const loss = /([\d.]+)% packet loss/.exec(out)?.[1];
+    if (rtt === undefined || loss === undefined) {
+        throw new Error(`ping between the gateways gave no RTT and loss: ${out.trim()}`);
+    }
+    return { rttMs: Number(rtt), lossPercent: Number(loss) };
+}

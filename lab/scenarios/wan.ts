@@ -1,6 +1,6 @@
 // WAN faults under write load: the link cut for a minute (the tunnel and the replica come back by
 // themselves), and a long, lossy link (80 ms RTT, 1 % loss) over which replication keeps streaming.
-import { labctl } from "../harness/labCloud";
+import { gatewayPing, labctl } from "../harness/labCloud";
 import { Lab, psql, shell } from "../harness/lab";
 import { LoadClient } from "../harness/load";
 import { firstChildSaEstablished } from "../harness/plutoLog";
@@ -70,10 +70,8 @@ export async function wanLossy(lab: Lab): Promise<void> {
     await labctl(["wan", "netem", LOSSY_WAN]);
     try {
         await lab.step(`WAN "${LOSSY_WAN}" both ways: the gateways' RTT`, async () => {
-            const out = await labctl(["exec-ns", "aws-gateway", "ping", "-q", "-c", "20", "-i", "0.2", "-W", "2", "203.0.113.10"]);
-            const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+/.exec(out)?.[1];
-            const loss = /([\d.]+)% packet loss/.exec(out)?.[1];
-            return `ping aws-gateway → azure public IP: avg RTT ${rtt} ms, ${loss} % loss of 20`;
+            const { rttMs, lossPercent } = await gatewayPing(20);
+            return `ping aws-gateway → azure public IP: avg RTT ${rttMs} ms, ${lossPercent} % loss of 20`;
         });
         await load.start();
         await lab.step(`replication under load over the lossy WAN for ${LOSSY_SECONDS} s: lag figures`, async () => {
