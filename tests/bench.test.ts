@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { BenchResult, SMOKE } from "../lab/bench/bench";
+import { BenchResult, SMOKE, SWITCHOVER_WANS, switchoverWansNamed } from "../lab/bench/bench";
 import { azureRuleCommands, planDeployed } from "../lab/bench/deployed";
 import { combineResults, cutSentence, hostTable, switchoverLines, switchoverVerdicts, writeReport } from "../lab/bench/report";
 import { percentile, spread } from "../lab/harness/stats";
@@ -192,6 +192,18 @@ describe("npm run bench: combining runs and the report", function () {
         );
     });
 
+    it("--wans picks WANs of the grid by name, in the grid's order, and names what it does not know", function () {
+        assert.deepStrictEqual(
+            switchoverWansNamed("80ms-1%,clean").map((w) => w.name),
+            ["clean", "80 ms RTT, 1 % loss"],
+        );
+        assert.strictEqual(switchoverWansNamed(undefined), SWITCHOVER_WANS);
+        assert.throws(
+            () => switchoverWansNamed("clean,80ms"),
+            /^Error: --wans clean,80ms: not a WAN \(80ms\); from clean, 40ms, 80ms-1%, 150ms-2%, comma-separated$/,
+        );
+    });
+
     it("tabulates the switchovers per WAN: outage median and worst against the targets, the phases, 0 lost in each", function () {
         const move = (outage: number, stopToPromote: number, source: "aws" | "azure") => ({
             source,
@@ -212,6 +224,7 @@ describe("npm run bench: combining runs and the report", function () {
                     netem: "delay 40ms loss 1%",
                     rttMs: 81.2,
                     lossPercent: 2,
+                    wanPackets: { sent: 19_802, dropped: 198 },
                     moves: [move(6, 3, "aws"), move(11, 8, "azure")],
                 },
                 { wan: "40 ms RTT", netem: "delay 20ms", rttMs: 41, lossPercent: 0, moves: [{ ...move(4, 2, "aws"), phases: undefined }] },
@@ -219,11 +232,11 @@ describe("npm run bench: combining runs and the report", function () {
         };
         const lines = switchoverLines(r, "chart.svg");
         assert.deepStrictEqual(lines.slice(4, 9), [
-            "| WAN (netem, each way) | RTT, loss measured | moves | commits lost | write outage (s) | target | last commit → stop | stop → promote request | promotion | client reconnect | `pulumi up` (s) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-            "| clean (`none`) | 1.0 ms, 0 % | 2 | 0 in each of 2 | 2.5 (2.0–3.0, n=2) | ≤ 5 s: met | 0.1 (0.1–0.1, n=2) | 1.3 (1.0–1.5, n=2) | 0.5 (0.5–0.5, n=2) | 0.6 (0.4–0.9, n=2) | 60 (60–60, n=2) |",
-            "| 80 ms RTT, 1 % loss (`delay 40ms loss 1%`) | 81.2 ms, 2 % | 2 | 0 in each of 2 | 8.5 (6.0–11.0, n=2) | ≤ 10 s: **missed** | 0.1 (0.1–0.1, n=2) | 5.5 (3.0–8.0, n=2) | 0.5 (0.5–0.5, n=2) | 2.4 (2.4–2.4, n=2) | 60 (60–60, n=2) |",
-            "| 40 ms RTT (`delay 20ms`) | 41.0 ms, 0 % | 1 | 0 in each of 1 | 4.0 (4.0–4.0, n=1) | – | – | – | – | – | 60 (60–60, n=1) |",
+            "| WAN (netem, each way) | RTT, loss by ping | loss netem applied | moves | commits lost | write outage (s) | target | last commit → stop | stop → promote request | promotion | client reconnect | `pulumi up` (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| clean (`none`) | 1.0 ms, 0 % | – | 2 | 0 in each of 2 | 2.5 (2.0–3.0, n=2) | ≤ 5 s: met | 0.1 (0.1–0.1, n=2) | 1.3 (1.0–1.5, n=2) | 0.5 (0.5–0.5, n=2) | 0.6 (0.4–0.9, n=2) | 60 (60–60, n=2) |",
+            "| 80 ms RTT, 1 % loss (`delay 40ms loss 1%`) | 81.2 ms, 2 % | 198 of 20000 packets (0.99 %) | 2 | 0 in each of 2 | 8.5 (6.0–11.0, n=2) | ≤ 10 s: **missed** | 0.1 (0.1–0.1, n=2) | 5.5 (3.0–8.0, n=2) | 0.5 (0.5–0.5, n=2) | 2.4 (2.4–2.4, n=2) | 60 (60–60, n=2) |",
+            "| 40 ms RTT (`delay 20ms`) | 41.0 ms, 0 % | – | 1 | 0 in each of 1 | 4.0 (4.0–4.0, n=1) | – | – | – | – | – | 60 (60–60, n=1) |",
         ]);
         // The worst move decides: a median under the target does not meet it.
         assert.deepStrictEqual(switchoverVerdicts(r), [

@@ -6,7 +6,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { checkSshKeys } from "../components/validation";
+import { HELPER_DIR, PROMOTING_FLAG, renderPostgresConf } from "../scripts/postgres";
 import { renderHelper } from "../scripts/postgresSteps";
+import { AWS_PRIMARY_NODE } from "./nodes";
 import { renderHostScript } from "../scripts/render";
 import { tunnelCheckScript } from "../scripts/tunnelSteps";
 import { generateEd25519KeyPair } from "../scripts/ssh";
@@ -128,15 +130,21 @@ describe("crosscloud:walSegmentSizeMb", function () {
 
 describe("fetch-wal (restore_command) after the WAL sender ends the stream", function () {
     // fetch-wal as installed, run in a data directory, with `timeout` (the peer probe) and `ssh` stubbed
-    // to record that they ran.
+    // to record that they ran; either by itself or as PostgreSQL runs the rendered restore_command
+    // (/bin/sh -c in the data directory, %f and %p replaced: PostgreSQL 15 BuildRestoreCommand), whose
+    // shell declines first what fetch-wal would decline without asking the peer.
     const fetchWal = renderHelper("fetch-wal");
+    const conf = renderPostgresConf({ ...AWS_PRIMARY_NODE, role: "standby" });
+    const restoreLine = /^restore_command = '(.*)'$/m.exec(conf)?.[1];
+    type Via = "fetch-wal" | "restore_command";
     /** `pgWal`: files in pg_wal and their age in seconds; `restoredMark`: the age of fetch-wal's own mark. */
     function restore(
+        via: Via,
         name: string,
         pgWal: Record<string, number>,
         restoredMark?: number,
-        promoteSignal = false,
-    ): { status: number | null; dialled: string } {
+        signal: "promote" | "promoting flag" | "none" = "none",
+    ): { status: number | null; dialled: string; fetchWalRan: boolean } {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fetch-wal-"));
         const age = (file: string, seconds: number) => {
             fs.writeFileSync(file, "");
@@ -155,41 +163,58 @@ describe("fetch-wal (restore_command) after the WAL sender ends the stream", fun
             if (restoredMark !== undefined) {
                 age(path.join(dir, "crosscloud.restored"), restoredMark);
             }
-            if (promoteSignal) {
+            if (signal === "promote") {
                 fs.writeFileSync(path.join(dir, "promote"), "");
             }
-            const result = spawnSync("bash", ["-c", fetchWal, "fetch-wal", "10.10.1.10", name, "pg_wal/RECOVERYXLOG"], {
-                cwd: dir,
-                env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` },
-            });
+            const flag = path.join(dir, "promoting");
+            if (signal === "promoting flag") {
+                fs.writeFileSync(flag, "");
+            }
+            const installed = fetchWal.replace(/^(#!.*\n)/, `$1echo >"${dir}/fetch-wal-ran"\n`).replaceAll(PROMOTING_FLAG, flag);
+            const helper = path.join(dir, "bin", "fetch-wal");
+            fs.writeFileSync(helper, installed, { mode: 0o755 });
+            assert.ok(restoreLine, "the standby's configuration has a restore_command");
+            const command = restoreLine
+                .replaceAll(`${HELPER_DIR}/fetch-wal`, helper)
+                .replaceAll(PROMOTING_FLAG, flag)
+                .replaceAll("%f", name)
+                .replaceAll("%p", "pg_wal/RECOVERYXLOG");
+            const args = via === "fetch-wal" ? [helper, "10.10.1.10", name, "pg_wal/RECOVERYXLOG"] : ["/bin/sh", "-c", command];
+            const result = spawnSync(args[0], args.slice(1), { cwd: dir, env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` } });
             const dialled = fs.existsSync(path.join(dir, "dialled")) ? fs.readFileSync(path.join(dir, "dialled"), "utf8").trim() : "";
-            return { status: result.status, dialled };
+            return { status: result.status, dialled, fetchWalRan: fs.existsSync(path.join(dir, "fetch-wal-ran")) };
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
     }
     const segment = "000000010000000000000005";
     const next = "000000010000000000000006";
-    it("does not ask the peer while streaming wrote to pg_wal a moment ago (a switchover's stopping primary still listens)", function () {
-        assert.deepStrictEqual(restore(segment, { [segment]: 0 }), { status: 1, dialled: "" });
-        // The timeline lookup the standby makes as it turns to the archive.
-        assert.deepStrictEqual(restore("00000002.history", { [segment]: 0 }), { status: 1, dialled: "" });
-        // Streamed after the last file fetch-wal restored.
-        assert.deepStrictEqual(restore(next, { [segment]: 0 }, 30), { status: 1, dialled: "" });
-    });
-    // PostgreSQL 15's pg_promote() writes PGDATA/promote (PROMOTE_SIGNAL_FILE) and the startup process
-    // removes it once it sees the request, which it does only after the restore_command under way returns.
-    it("does not ask the peer while a promotion asked over SQL waits for the startup process", function () {
-        assert.deepStrictEqual(restore(segment, { [segment]: 6 }, undefined, true), { status: 1, dialled: "" });
-        assert.deepStrictEqual(restore("00000003.history", {}, undefined, true), { status: 1, dialled: "" });
-    });
-    it("asks the peer once pg_wal is older than PostgreSQL's retry interval, for what it lacks, and during a catch-up", function () {
-        assert.deepStrictEqual(restore(segment, { [segment]: 6 }), { status: 1, dialled: "timeout" });
-        assert.deepStrictEqual(restore(segment, {}), { status: 1, dialled: "timeout" });
-        assert.deepStrictEqual(restore("00000003.history", {}), { status: 1, dialled: "timeout" });
-        // A catch-up from the archive: the segment it restored a moment ago is no newer than its mark.
-        assert.deepStrictEqual(restore(next, { [segment]: 1 }, 1), { status: 1, dialled: "timeout" });
-    });
+    for (const via of ["fetch-wal", "restore_command"] as const) {
+        // Declined without dialling; through the restore_command, without starting fetch-wal (bash) at all.
+        const declined = { status: 1, dialled: "", fetchWalRan: via === "fetch-wal" };
+        const dialled = { status: 1, dialled: "timeout", fetchWalRan: true };
+        it(`${via}: does not ask the peer while streaming wrote to pg_wal a moment ago (a switchover's stopping primary still listens)`, function () {
+            assert.deepStrictEqual(restore(via, segment, { [segment]: 0 }), declined);
+            // The timeline lookup the standby makes as it turns to the archive.
+            assert.deepStrictEqual(restore(via, "00000002.history", { [segment]: 0 }), declined);
+            // Streamed after the last file fetch-wal restored.
+            assert.deepStrictEqual(restore(via, next, { [segment]: 0 }, 30), declined);
+        });
+        // PostgreSQL 15's pg_promote() writes PGDATA/promote (PROMOTE_SIGNAL_FILE) and the startup process
+        // removes it once it sees the request, which it does only after the restore_command under way returns.
+        it(`${via}: does not ask the peer while a promotion asked over SQL waits for the startup process, or one runs (npm run failover)`, function () {
+            assert.deepStrictEqual(restore(via, segment, { [segment]: 6 }, undefined, "promote"), declined);
+            assert.deepStrictEqual(restore(via, "00000003.history", {}, undefined, "promote"), declined);
+            assert.deepStrictEqual(restore(via, "00000003.history", {}, undefined, "promoting flag"), declined);
+        });
+        it(`${via}: asks the peer once pg_wal is older than PostgreSQL's retry interval, for what it lacks, and during a catch-up`, function () {
+            assert.deepStrictEqual(restore(via, segment, { [segment]: 6 }), dialled);
+            assert.deepStrictEqual(restore(via, segment, {}), dialled);
+            assert.deepStrictEqual(restore(via, "00000003.history", {}), dialled);
+            // A catch-up from the archive: the segment it restored a moment ago is no newer than its mark.
+            assert.deepStrictEqual(restore(via, next, { [segment]: 1 }, 1), dialled);
+        });
+    }
 });
 
 describe("the tunnel check", function () {

@@ -39,11 +39,16 @@ start | restart) touch "$STATE/running" ;;
 *) true ;;
 esac`,
     runuser: `shift 3; exec "$@"`,
-    install: `# install [-d] [-o U] [-g G] [-m M] ARGS: owners and modes are not what is tested here.
-dirs=0; args=()
-while (($#)); do case $1 in -d) dirs=1 ;; -o|-g|-m) shift ;; *) args+=("$1") ;; esac; shift; done
-if ((dirs)); then mkdir -p "\${args[@]}"; else cat "\${args[0]}" >"\${args[1]}"; fi`,
+    install: `# install [-d] [-o U] [-g G] [-m M] [-t DIR] ARGS: owners and modes are not what is tested here.
+echo "install $*" >>"$STATE/calls"
+dirs=0; into=""; args=()
+while (($#)); do case $1 in -d) dirs=1 ;; -t) into=$2; shift ;; -o|-g|-m) shift ;; *) args+=("$1") ;; esac; shift; done
+if ((dirs)); then mkdir -p "\${args[@]}"
+elif [[ -n $into ]]; then for a in "\${args[@]}"; do cat "$a" >"$into/\${a##*/}" || exit 1; done
+else cat "\${args[0]}" >"\${args[1]}"; fi`,
     chown: "true",
+    // The fence runs ahead of the stopping server; not this machine's test process.
+    renice: `echo "renice $*" >>"$STATE/calls"`,
     psql: `peer=""
 sql=""
 for ((i = 1; i <= $#; i++)); do
@@ -328,86 +333,77 @@ describe("postgres-fence.sh (switchover): no fence, or no proof of where the old
     });
 });
 
-// ShutdownXLOG (PostgreSQL 15 xlog.c): with archive_mode on, RequestXLogSwitch, then the shutdown checkpoint.
-// The peer is promoted once it has replayed everything before the switch: the switched segment's padding
-// (up to a whole segment of zeros) is not waited for. Where that cannot be proven, the checkpoint is.
+// ShutdownXLOG (PostgreSQL 15 xlog.c): with archive_mode on, RequestXLogSwitch, then the shutdown checkpoint,
+// the first record of the next segment (right after its long page header, SizeOfXLogLongPHD = 40 bytes).
+// A standby replays the switch without its padding (xlogreader.c: "Pretend it extends to end of segment"),
+// so its replay position reaches the segment's start as soon as it has everything before the shutdown.
+// Where the checkpoint is not its segment's first record, the checkpoint itself is waited for.
 describe("postgres-fence.sh (switchover): the peer needs this primary's WAL up to its shutdown, not the shutdown's", function () {
     const fence = () => fenceScript(15, "aws", "10.20.1.10");
-    const stopped = {
+    const stopped = (checkpoint: string, segmentBytes?: string): Record<string, string> => ({
         "Database system identifier": "7301234567890123456",
         "Database cluster state": "shut down",
-        "Latest checkpoint location": "0/3000028",
+        "Latest checkpoint location": checkpoint,
         "Latest checkpoint's TimeLineID": "1",
-    };
+        ...(segmentBytes === undefined ? {} : { "Bytes per WAL segment": segmentBytes }),
+    });
     const stopping: [string, string][] = [
         NOT_IN_RECOVERY,
         ["^peer: IDENTIFY_SYSTEM$", "7301234567890123456|1|0/3000000|"],
         ["^CHECKPOINT$", ""],
     ];
-    const CHECKPOINT =
-        "rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/03000028, prev 0/02FFFFE8, desc: CHECKPOINT_SHUTDOWN redo 0/3000028; tli 1; prev tli 1; fpw true; xid 0:760; shutdown";
-    const SWITCH = "rmgr: XLOG        len (rec/tot):     24/    24, tx:          0, lsn: 0/02FFFFE8, prev 0/02FFFFB0, desc: SWITCH ";
     const promotedAt = (lsn: string): [string, string] => [
-        `^peer: .*pg_last_wal_replay_lsn\\(\\) >= '${lsn}'::pg_lsn THEN pg_promote\\(true, 60\\)`,
+        `^peer: .*pg_last_wal_replay_lsn\\(\\) >= '${lsn.replace("/", "\\/")}'::pg_lsn THEN pg_promote\\(true, 60\\)`,
         "true",
     ];
-
-    it("a segment switch right before the shutdown checkpoint: promoted once the peer replayed up to the switch", function () {
+    const fenceOf = (checkpoint: string, segmentBytes: string | undefined, expected: string) => {
         const r = runStep(fence(), {
             running: true,
-            control: stopped,
-            psql: [...stopping, promotedAt("0/2FFFFE8")],
-            waldump: { "0/3000028": CHECKPOINT, "0/2FFFFE8": SWITCH },
+            control: stopped(checkpoint, segmentBytes),
+            psql: [...stopping, promotedAt(expected)],
         });
         assert.strictEqual(r.status, 0, r.stderr);
+        assert.ok(!r.calls.some((c) => c.startsWith("pg_waldump")), "no WAL is read inside the outage");
+        return r;
+    };
+
+    it("the checkpoint is its segment's first record: promoted once the peer replayed up to the segment's start", function () {
+        const r = fenceOf("0/3000028", "16777216", "0/3000000");
         assert.match(
             r.stdout,
-            /^crosscloud: changed: fenced: the primary wrote its shutdown checkpoint at 0\/3000028; its WAL before the shutdown ends at 0\/2FFFFE8 /m,
+            /^crosscloud: changed: fenced: the primary wrote its shutdown checkpoint at 0\/3000028; its WAL before the shutdown ends at 0\/3000000 /m,
         );
         assert.match(
             r.stdout,
-            /^crosscloud: changed: promoted 10\.20\.1\.10: it had replayed up to 0\/2FFFFE8, all this primary wrote before its shutdown /m,
+            /^crosscloud: changed: promoted 10\.20\.1\.10: it had replayed up to 0\/3000000, all this primary wrote before its shutdown /m,
         );
-        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/2FFFFE8$/m);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000000$/m);
+        // Both marks are in place before the promotion, put there by one process.
+        const marks = r.calls
+            .map((c, i) => [c.replace(/\S*\/(run|pg\/15\/main)/g, "$1"), i] as const)
+            .filter(([c]) => c.startsWith("install -o"));
         assert.deepStrictEqual(
-            r.calls.filter((c) => c.startsWith("pg_waldump")).map((c) => c.replace(/--path=\S+ /, "")),
-            ["pg_waldump --timeline=1 --start=0/3000028 --limit=1", "pg_waldump --timeline=1 --start=0/2FFFFE8 --limit=1"],
+            marks.map(([c]) => c),
+            ["install -o postgres -g postgres -m 600 -t pg/15/main run/fence-marks/standby.signal run/fence-marks/crosscloud.fenced"],
         );
+        assert.ok(marks[0][1] < r.calls.findIndex((c) => /pg_promote/.test(c)), "marked before the promotion");
     });
 
-    it("no switch before the checkpoint (a segment just begun): the checkpoint itself", function () {
-        const commit =
-            "rmgr: Transaction len (rec/tot):     34/    34, tx:        760, lsn: 0/02FFFFE8, prev 0/02FFFFB0, desc: COMMIT 2026-12-07 15:40:01.5 UTC";
-        const r = runStep(fence(), {
-            running: true,
-            control: stopped,
-            psql: [...stopping, promotedAt("0/3000028")],
-            waldump: { "0/3000028": CHECKPOINT, "0/2FFFFE8": commit },
-        });
-        assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    it("an LSN above 4 GiB: the segment's start in both halves", function () {
+        assert.match(fenceOf("1F/A000028", "16777216", "1F/A000000").stdout, /^crosscloud: fenced-at: 1F\/A000000$/m);
     });
 
-    it("the record before the checkpoint unread (its segment gone): the checkpoint itself", function () {
-        const r = runStep(fence(), {
-            running: true,
-            control: stopped,
-            psql: [...stopping, promotedAt("0/3000028")],
-            waldump: { "0/3000028": CHECKPOINT },
-        });
-        assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    it("the segment size decides: 0/2C00028 starts a 4 MB segment, but lies 12 MB into a 16 MB one", function () {
+        assert.match(fenceOf("0/2C00028", "4194304", "0/2C00000").stdout, /^crosscloud: fenced-at: 0\/2C00000$/m);
+        assert.match(fenceOf("0/2C00028", "16777216", "0/2C00028").stdout, /^crosscloud: fenced-at: 0\/2C00028$/m);
     });
 
-    it("pg_waldump finds another record than the shutdown checkpoint pg_control names: the checkpoint itself", function () {
-        const r = runStep(fence(), {
-            running: true,
-            control: stopped,
-            psql: [...stopping, promotedAt("0/3000028")],
-            waldump: { "0/3000028": CHECKPOINT.replace("CHECKPOINT_SHUTDOWN", "CHECKPOINT_ONLINE"), "0/2FFFFE8": SWITCH },
-        });
-        assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    it("a record before the checkpoint reaches into its segment: the checkpoint itself", function () {
+        assert.match(fenceOf("0/3000A58", "16777216", "0/3000A58").stdout, /^crosscloud: fenced-at: 0\/3000A58$/m);
+    });
+
+    it("pg_control does not say the segment size: the checkpoint itself", function () {
+        assert.match(fenceOf("0/3000028", undefined, "0/3000028").stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
     });
 });
 

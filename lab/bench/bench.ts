@@ -38,17 +38,34 @@ export interface BenchOptions {
 
 /** A WAN a switchover section runs over: netem on each site's WAN egress, so each way gets it once. */
 export interface SwitchoverWan {
+    /** Its name on the command line (`--wans`). */
+    key: string;
     name: string;
     netem?: string;
 }
 
 /** The issue's RTT and loss grid: clean; 40 ms; 80 ms and 1 %; 150 ms and 2 % (loss each way). */
 export const SWITCHOVER_WANS: readonly SwitchoverWan[] = [
-    { name: "clean" },
-    { name: "40 ms RTT", netem: "delay 20ms" },
-    { name: "80 ms RTT, 1 % loss", netem: "delay 40ms loss 1%" },
-    { name: "150 ms RTT, 2 % loss", netem: "delay 75ms loss 2%" },
+    { key: "clean", name: "clean" },
+    { key: "40ms", name: "40 ms RTT", netem: "delay 20ms" },
+    { key: "80ms-1%", name: "80 ms RTT, 1 % loss", netem: "delay 40ms loss 1%" },
+    { key: "150ms-2%", name: "150 ms RTT, 2 % loss", netem: "delay 75ms loss 2%" },
 ];
+
+/** `--wans clean,80ms-1%`: those WANs of SWITCHOVER_WANS, in its order; all of them when undefined. */
+export function switchoverWansNamed(keys: string | undefined): readonly SwitchoverWan[] {
+    if (keys === undefined) {
+        return SWITCHOVER_WANS;
+    }
+    const asked = keys.split(",");
+    const unknown = asked.filter((k) => !SWITCHOVER_WANS.some((w) => w.key === k));
+    if (unknown.length > 0 || asked.length === 0) {
+        throw new Error(
+            `--wans ${keys}: not a WAN (${unknown.join(", ")}); from ${SWITCHOVER_WANS.map((w) => w.key).join(", ")}, comma-separated`,
+        );
+    }
+    return SWITCHOVER_WANS.filter((w) => asked.includes(w.key));
+}
 
 export const FULL: Omit<BenchOptions, "out"> = {
     reps: 3,
@@ -114,6 +131,8 @@ export interface SwitchoverFigure {
     netem: string;
     rttMs: number;
     lossPercent: number;
+    /** Packets both WAN qdiscs sent and dropped during the moves (netem's own count of the loss it applied). */
+    wanPackets?: { sent: number; dropped: number };
     moves: Omit<Switchover, "steps">[];
 }
 export interface BenchResult {
@@ -284,6 +303,9 @@ async function switchoverBench(run: BenchRun): Promise<void> {
                     hosts.log(
                         `  ${move.source} → ${move.target}: writes unavailable ${move.outage.toFixed(1)} s, ${move.commits} commits, 0 lost`,
                     );
+                }
+                if (wan.netem !== undefined && hosts.wanStats) {
+                    figure.wanPackets = await hosts.wanStats();
                 }
             } finally {
                 await shapeWan(undefined);

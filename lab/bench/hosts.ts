@@ -58,6 +58,8 @@ export interface BenchHosts {
     switchover?: (target: Site) => Promise<Switchover>;
     /** Lab only: netem on both sites' WAN egress (undefined: none); the gateways' RTT and loss then measured. */
     shapeWan?: (netem: string | undefined) => Promise<{ rttMs: number; lossPercent: number }>;
+    /** Lab only: packets both sites' WAN qdiscs sent and dropped since shapeWan set them (netem's loss is dropped). */
+    wanStats?: () => Promise<{ sent: number; dropped: number }>;
     /** The cipher the stack runs with now (lab: its config; deployed: read from the gateway's SAs). */
     configuredCipher(): Promise<IpsecCipher>;
     /** The opt-in rule the plain-link iperf3 baseline needs, or why that baseline is skipped. */

@@ -64,6 +64,17 @@ export function labHosts(lab: Lab): BenchHosts {
             await labctl(["wan", "netem", netem ?? "clear"]);
             return gatewayPing(50);
         },
+        wanStats: async () => {
+            const out = await labctl(["wan", "stats"]);
+            const sites = [...out.matchAll(/^wan \w+: sent (\d+) dropped (\d+)$/gm)];
+            if (sites.length !== 2) {
+                throw new Error(`labctl wan stats gave no counts for both sites: ${out.trim()}`);
+            }
+            return sites.reduce((sum, m) => ({ sent: sum.sent + Number(m[1]), dropped: sum.dropped + Number(m[2]) }), {
+                sent: 0,
+                dropped: 0,
+            });
+        },
         configuredCipher: () =>
             Promise.resolve((lab.overrides["crosscloud:ipsecCipher"] as IpsecCipher | undefined) ?? DEFAULT_IPSEC_CIPHER),
         // The lab's WAN has no cloud firewall: iperf3 reaches the public addresses as it is.

@@ -1,13 +1,14 @@
 // npm run bench [-- --out DIR] [--reps N]            in the lab (lab/bench/run.sh starts one if none runs)
 // npm run bench -- --stack-outputs FILE|- --key KEY [--allow-plain-baseline [--plain-rule azure|gateway]] [--out DIR] [--reps N] [--smoke]
 //                                                     a deployed stack over SSH (lab/bench/README.md)
-// npm run bench -- --switchover-only [--moves N] [--out DIR]  in the lab: only the switchovers per WAN (SWITCHOVER.md)
+// npm run bench -- --switchover-only [--moves N] [--wans clean,40ms,80ms-1%,150ms-2%] [--out DIR]
+//                                                     in the lab: only the switchovers per WAN (SWITCHOVER.md)
 // npm run bench -- --report-from DIR [--analysis FILE.md]   the report again from DIR/results.json
 // npm run bench -- --combine A.json B.json ... [--out DIR]  one table per VM type from several runs
 import * as fs from "fs";
 import * as path from "path";
 import { Lab, StepRecord } from "../harness/lab";
-import { BenchOptions, BenchResult, FULL, SMOKE, runBench, runSwitchoverBench } from "./bench";
+import { BenchOptions, BenchResult, FULL, SMOKE, runBench, runSwitchoverBench, switchoverWansNamed } from "./bench";
 import { azureNsgRule, deployedHosts, gatewayFirewallRule, planDeployed, prepareDeployed } from "./deployed";
 import { labHosts } from "./labHosts";
 import { combineResults, writeReport, writeSwitchoverReport } from "./report";
@@ -105,7 +106,8 @@ async function main(argv: string[]): Promise<void> {
         if (!Number.isInteger(moves) || moves < 2 || moves % 2 !== 0) {
             throw new Error(`--moves ${option("--moves")}: an even number from 2 (the primary ends where it was)`);
         }
-        const result = await runSwitchoverBench(labHosts(lab), { ...base, reps, out, switchoverMoves: moves });
+        const switchoverWans = switchoverWansNamed(option("--wans"));
+        const result = await runSwitchoverBench(labHosts(lab), { ...base, reps, out, switchoverMoves: moves, switchoverWans });
         writeSwitchoverReport(result, out);
         lab.printSummary();
         console.log(`bench: report in ${path.join(out, "SWITCHOVER.md")}`);

@@ -12,9 +12,13 @@ export interface SwitchoverPhases {
     untilStop: number;
     /** → the new primary's promote request: the shutdown, the standby's catch-up, the fence's poll. */
     stopToPromote: number;
-    /** → the new primary ready to accept connections. */
+    /**
+     * → the new primary takes writes: its postmaster's "ready to accept connections", or the client's first
+     * commit on it when that came first (a session already open writes as soon as recovery has ended, a
+     * moment before the postmaster logs it).
+     */
     promotion: number;
-    /** → the client's first commit on it: its reconnect. */
+    /** → the client's first commit on it: its reconnect (0 when its session was already open). */
     reconnect: number;
 }
 
@@ -75,8 +79,8 @@ async function phasesOf(
         phases: {
             untilStop: stop - lastOnOld.at,
             stopToPromote: promote - stop,
-            promotion: ready - promote,
-            reconnect: firstOnNew.at - ready,
+            promotion: Math.min(ready, firstOnNew.at) - promote,
+            reconnect: firstOnNew.at - Math.min(ready, firstOnNew.at),
         },
     };
 }

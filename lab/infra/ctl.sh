@@ -136,7 +136,8 @@ case $cmd in
       netem) [[ -n ${3:-} ]] || die 'usage: wan netem "SPEC"|clear [SITE]'
         for site in $(wan_sites "${4:-}"); do (remote "$site" wan netem "$3"); done ;;
       status) wan_status ;;
-      *) die "usage: wan cut|netem|status" ;;
+      stats) for site in $(wan_sites "${3:-}"); do (remote "$site" wan stats); done ;;
+      *) die "usage: wan cut|netem|status|stats" ;;
     esac ;;
   capture) shift; capture "$@" ;;
   # A whole cloud's outage: its kernel ends at once, every host and the router with it; the disks stay.

@@ -115,12 +115,19 @@ ensure_running() {
     fi
 }
 
+# pause SECONDS: waits without starting a process (a sleep a poll costs a tenth of a second or more
+# on a small VM, and the switchover's fence polls inside the write outage): a timed read of a pipe
+# only this shell holds open, so nothing ever arrives on it.
+pause() {
+    [[ -n ${CROSSCLOUD_IDLE_FD:-} ]] || exec {CROSSCLOUD_IDLE_FD}<> <(:)
+    read -r -t "$1" -u "$CROSSCLOUD_IDLE_FD" || true
+}
 # wait_until SECONDS COMMAND... : polls COMMAND every POLL_SECONDS (default 1); returns 1 when the time is up.
 wait_until() {
     local deadline=$((EPOCHSECONDS + $1))
     shift
     until "$@"; do
         ((EPOCHSECONDS >= deadline)) && return 1
-        sleep "${POLL_SECONDS:-1}"
+        pause "${POLL_SECONDS:-1}"
     done
 }

@@ -10,33 +10,37 @@
 # Reads: PG_VERSION PEER_IP CATCHUP_TIMEOUT.
 install_files
 
-# shutdown_tail_start: the LSN where this stopped cluster's own shutdown began in its WAL: the segment
-# switch right before the shutdown checkpoint, or the checkpoint when no switch precedes it (a segment
-# just begun). Every record before it is what the peer must have replayed. The switch is recognised by
-# pg_waldump's reading of the record the checkpoint's prev-link names; when that cannot be read (its
-# segment recycled, another timeline), the checkpoint itself: a longer wait, never a shorter one.
-shutdown_tail_start() {
-    local checkpoint tli lsn prev desc
-    checkpoint=$(control "Latest checkpoint location")
-    tli=$(control "Latest checkpoint's TimeLineID")
-    read -r lsn prev desc < <(waldump_record "$tli" "$checkpoint") || true
-    if [[ $desc == CHECKPOINT_SHUTDOWN && $lsn && $(lsn_number "$lsn") == $(lsn_number "$checkpoint") ]]; then
-        # As PostgreSQL prints an LSN elsewhere (%X/%X): pg_waldump pads the low half to 8 digits.
-        prev=$(printf '%X/%X' "$((16#${prev%/*}))" "$((16#${prev#*/}))")
-        read -r lsn _ desc < <(waldump_record "$tli" "$prev") || true
-        if [[ $desc == SWITCH && $lsn && $(lsn_number "$lsn") == $(lsn_number "$prev") ]]; then
-            printf '%s' "$prev"
-            return 0
-        fi
-    fi
-    printf '%s' "$checkpoint"
+# read_control: pg_controldata's fields into CONTROL, in one process (the fence reads pg_control inside
+# the write outage, where each process start costs a tenth of a second or more on a small VM).
+declare -A CONTROL=()
+read_control() {
+    local out line
+    CONTROL=()
+    out=$("$BIN/pg_controldata" "$PGDATA" 2>/dev/null) || return 1
+    while IFS= read -r line; do
+        [[ ! $line =~ ^([^:]+):\ *(.*)$ ]] || CONTROL[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+    done <<<"$out"
 }
-# waldump_record TIMELINE LSN: "LSN PREV DESC" of the record at (or after) LSN in pg_wal, from
-# pg_waldump's line (PostgreSQL 15: "... lsn: %X/%08X, prev %X/%08X, desc: NAME ..."); empty when unread.
-waldump_record() {
-    # As root: runuser costs a quarter of a second on a small VM, and this runs while writes wait.
-    "$BIN/pg_waldump" --path="$PGDATA/pg_wal" --timeline="$1" --start="$2" --limit=1 2>/dev/null |
-        sed -n 's/.* lsn: \([0-9A-F]*\/[0-9A-F]*\), prev \([0-9A-F]*\/[0-9A-F]*\), desc: \([A-Z_]*\).*/\1 \2 \3/p' || true
+# The long page header that starts every WAL segment (XLogLongPageHeaderData, SizeOfXLogLongPHD):
+# a record at this offset is the segment's first, and no record of the segment before reaches into it.
+readonly LONG_PAGE_HEADER_BYTES=40
+# shutdown_tail_start: how far the peer must have replayed (pg_last_wal_replay_lsn, the end of the last
+# record it replayed) before it may be promoted: everything this stopped cluster wrote before its shutdown
+# checkpoint, but not the checkpoint, which is read from pg_control (read_control) without a process.
+# With archive_mode on, a shutdown switches segments before its checkpoint (ShutdownXLOG:
+# RequestXLogSwitch, then the checkpoint), so the checkpoint is the first record of a new segment and
+# every record before it ends at that segment's start; a standby's replay reaches the start as soon as it
+# has replayed the switch, whose padding it does not wait for (xlogreader.c: "Pretend it extends to end
+# of segment"). Otherwise (a record before it reaches into its segment) the checkpoint's own LSN: a longer
+# wait, never a shorter one. Empty when pg_control has no shutdown checkpoint.
+shutdown_tail_start() {
+    local checkpoint=${CONTROL["Latest checkpoint location"]:-} segment=${CONTROL["Bytes per WAL segment"]:-0} at
+    [[ $checkpoint =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || return 0
+    at=$((16#${checkpoint%/*} * 4294967296 + 16#${checkpoint#*/}))
+    if [[ $segment =~ ^[1-9][0-9]*$ ]] && ((at % segment == LONG_PAGE_HEADER_BYTES)); then
+        at=$((at - LONG_PAGE_HEADER_BYTES))
+    fi
+    printf '%X/%X' $((at >> 32)) $((at & 0xFFFFFFFF))
 }
 fenced_at=none
 if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]; then
@@ -56,33 +60,41 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # writes, is on disk: from then on nothing more is written, and where the shutdown began is known
     # (shutdown_tail_start). Polling for it (rather than waiting for systemctl) lets the peer be
     # promoted as soon as it has replayed up to there, while this host's stop finishes.
-    checkpointed() { [[ $(control "Database cluster state") == "shut down" ]]; }
-    # pg_controldata runs only when pg_control was written since the last read: the poll itself is a
-    # shell builtin, leaving a small VM's CPU to the WAL sender and the tunnel during the outage. The
-    # mark is set before each read, so a write during a read is seen by the next poll.
+    # pg_controldata runs only when pg_control was written since the last read: the poll itself is
+    # shell builtins, leaving a small VM's CPU to the shutdown, the WAL sender and the tunnel during the
+    # outage. The mark is written before each read, so a write during a read is seen by the next poll.
+    install -d -m 755 /run/crosscloud /run/crosscloud/fence-marks
     control_read_mark=/run/crosscloud/fence-control-read
-    install -d -m 755 /run/crosscloud
     rm -f "$control_read_mark"
+    checkpointed() { [[ ${CONTROL["Database cluster state"]:-} == "shut down" ]]; }
     checkpointed_or_stop_ended() {
         if [[ ! $control_read_mark -nt $PGDATA/global/pg_control ]]; then
-            touch "$control_read_mark"
-            checkpointed && return 0
+            echo >"$control_read_mark"
+            read_control && checkpointed && return 0
         fi
         ! kill -0 "$stopping" 2>/dev/null
     }
+    # The marks the stopped cluster gets, made now so that one process puts both in place after the stop.
+    : >/run/crosscloud/fence-marks/standby.signal
+    : >/run/crosscloud/fence-marks/crosscloud.fenced
+    # From the stop to the promotion this script is the outage's critical path; the stopping server's
+    # last work (the archiver's copy of the switched segment, the WAL sender's padding) is not, and on
+    # a one-CPU VM it held the fence's few processes back by seconds: the fence goes first.
+    renice -n -10 -p $$ >/dev/null
     log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
     systemctl stop "$UNIT" &
     stopping=$!
     POLL_SECONDS=0.05 wait_until 600 checkpointed_or_stop_ended || true
+    checkpointed || read_control || true
     if ! checkpointed; then
         wait "$stopping" || true
-        die "the primary did not shut down cleanly (state: $(control "Database cluster state")): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}"
+        die "the primary did not shut down cleanly (state: ${CONTROL["Database cluster state"]:-unreadable}): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}"
     fi
     # Written before the peer is promoted: a restart of this host from now on comes up read-only.
-    install -o postgres -g postgres -m 600 /dev/null "$PGDATA/standby.signal"
-    install -o postgres -g postgres -m 600 /dev/null "$PGDATA/crosscloud.fenced"
+    install -o postgres -g postgres -m 600 -t "$PGDATA" /run/crosscloud/fence-marks/standby.signal /run/crosscloud/fence-marks/crosscloud.fenced
     fenced_at=$(shutdown_tail_start)
-    changed "fenced: the primary wrote its shutdown checkpoint at $(control "Latest checkpoint location"); its WAL before the shutdown ends at ${fenced_at}"
+    [[ -n $fenced_at ]] || die "pg_control names no shutdown checkpoint after the stop (latest checkpoint location: ${CONTROL["Latest checkpoint location"]:-none}): no switchover; see journalctl -u ${UNIT}"
+    changed "fenced: the primary wrote its shutdown checkpoint at ${CONTROL["Latest checkpoint location"]}; its WAL before the shutdown ends at ${fenced_at}"
     # Promote the peer from here, over the tunnel, as soon as it has replayed this primary's last WAL:
     # no second SSH connection stands between the stop and the promotion, so writes wait only for the
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
@@ -90,7 +102,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # One query a poll, so a poll that finds the peer caught up promotes it in the same round trip.
     # A peer that is a primary already was promoted by someone else (npm run failover): whether it has
     # everything is told by its timeline history (where it left our timeline), not by it being a primary.
-    our_timeline=$(control "Latest checkpoint's TimeLineID")
+    our_timeline=${CONTROL["Latest checkpoint's TimeLineID"]}
     peer_state=""
     promote_peer() {
         local answer
@@ -117,7 +129,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     wait "$stopping" || die "systemctl stop ${UNIT} failed after the shutdown checkpoint: see journalctl -u ${UNIT}"
     ! running || die "${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}"
     changed "stopped ${UNIT}"
-elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && [[ $(control "Database cluster state") == "shut down" ]]; then
+elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && read_control && [[ ${CONTROL["Database cluster state"]} == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
     fenced_at=$(shutdown_tail_start)
 fi
