@@ -158,6 +158,27 @@ echo "found $data_disk"
     });
 });
 
+describe("lib.sh wait_until: polls every POLL_SECONDS without starting a process", function () {
+    // The switchover's fence polls every 0.05 s inside the write outage: a sleep process a poll cost a tenth
+    // of a second or more on the lab's hosts. PATH is empty here, so a poll that started one would fail.
+    it("asks its condition about once per POLL_SECONDS until the bound, under set -Eeuo pipefail and the ERR trap", function () {
+        const script = `${fs.readFileSync(path.join(HOST, "lib.sh"), "utf8")}
+asked=0
+never() { asked=$((asked + 1)); false; }
+PATH=/nonexistent
+if POLL_SECONDS=0.1 wait_until 2 never; then echo "met"; else echo "asked $asked"; fi
+`;
+        const started = Date.now();
+        const out = execFileSync("bash", ["-Eeuo", "pipefail", "-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        const seconds = (Date.now() - started) / 1000;
+        const asked = Number(/^asked (\d+)$/m.exec(out)?.[1]);
+        // A bound of 2 s waits from just over 1 s to 2 s (whole seconds, EPOCHSECONDS): 10 to 21 polls.
+        // A pause that returned at once would poll thousands of times; a sleep would find no command.
+        assert.ok(asked >= 9 && asked <= 22, `asked ${asked} times in ${seconds} s: ${out}`);
+        assert.ok(seconds >= 1 && seconds < 4, `took ${seconds} s`);
+    });
+});
+
 describe("every host step: a command that ends it says which on stderr, pipelines included", function () {
     // The header and library of a real step (the fence), cut before its own steps, then `body`.
     const run = (body: string) => {

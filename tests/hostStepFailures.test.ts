@@ -34,7 +34,14 @@ unit=\${*: -1}
 case $1 in
 is-active) [[ $unit != postgresql@* || -f $STATE/running ]] ;;
 is-enabled) true ;;
-stop) [[ -z \${STOP_FAILS:-} ]] || exit 1; [[ -n \${STILL_RUNS:-} ]] || rm -f "$STATE/running" ;;
+stop) [[ -z \${STOP_FAILS:-} ]] || exit 1
+    # A shutdown that takes a moment: PostgreSQL writes pg_control (its shutdown checkpoint) while the stop runs.
+    if [[ -f $STATE/control.stopped ]]; then
+        sleep 0.4
+        cp "$STATE/control.stopped" "$STATE/control"
+        touch "$STATE/pg/15/main/global/pg_control" "$STATE/control-written"
+    fi
+    [[ -n \${STILL_RUNS:-} ]] || rm -f "$STATE/running" ;;
 start | restart) touch "$STATE/running" ;;
 *) true ;;
 esac`,
@@ -78,7 +85,16 @@ fi
 answer "$(cat)"`,
     "make-ssl-cert": "true",
     pg_isready: `[[ -z \${NOT_READY:-} ]]`,
-    pg_controldata: `cat "$STATE/control"`,
+    // A read that catches PostgreSQL writing pg_control (control.torn, once, after the write): PostgreSQL 15
+    // pg_controldata.c prints this warning on stdout, then the fields, and exits 0.
+    pg_controldata: `echo "pg_controldata $*" >>"$STATE/calls"
+if [[ -f $STATE/control.torn && -f $STATE/control-written ]]; then
+    printf 'WARNING: Calculated CRC checksum does not match value stored in file.\\nEither the file is corrupt, or it has a different layout than this program\\nis expecting.  The results below are untrustworthy.\\n\\n'
+    cat "$STATE/control.torn"
+    rm "$STATE/control.torn"
+    exit 0
+fi
+cat "$STATE/control"`,
     // pg_waldump --start=LSN --limit=1: the line given for that LSN in $STATE/waldump ("LSN\x1fLINE"); else
     // PostgreSQL 15's failure to find the record's segment.
     pg_waldump: `echo "pg_waldump $*" >>"$STATE/calls"
@@ -115,6 +131,12 @@ interface Host {
     psql?: [string, string, number?][];
     /** pg_controldata's fields. */
     control?: Record<string, string>;
+    /** pg_controldata's fields once systemctl stop has run (it writes them 0.4 s into the stop). */
+    controlAfterStop?: Record<string, string>;
+    /** What the first read after that write shows: torn (pg_controldata's CRC warning, then these fields). */
+    tornRead?: Record<string, string>;
+    /** Empty files in PGDATA (crosscloud.fenced, standby.signal). */
+    marks?: string[];
     /** pg_lsclusters' lines. */
     clusters?: string;
     /** pg_waldump's line for the record at each LSN. */
@@ -144,12 +166,17 @@ function runStep(step: HostScript, host: Host): Run {
         }
         const rules = (host.psql ?? []).map(([re, answer, status]) => `${re}\x1f${answer}\x1f${status ?? 0}\n`).join("");
         fs.writeFileSync(path.join(state, "psql"), rules);
-        fs.writeFileSync(
-            path.join(state, "control"),
-            Object.entries(host.control ?? {})
+        const controlFile = (fields: Record<string, string>) =>
+            Object.entries(fields)
                 .map(([k, v]) => `${k}:${" ".repeat(Math.max(1, 38 - k.length))}${v}\n`)
-                .join(""),
-        );
+                .join("");
+        fs.writeFileSync(path.join(state, "control"), controlFile(host.control ?? {}));
+        if (host.controlAfterStop) {
+            fs.writeFileSync(path.join(state, "control.stopped"), controlFile(host.controlAfterStop));
+        }
+        if (host.tornRead) {
+            fs.writeFileSync(path.join(state, "control.torn"), controlFile(host.tornRead));
+        }
         fs.writeFileSync(path.join(state, "clusters"), host.clusters ?? "");
         fs.writeFileSync(
             path.join(state, "waldump"),
@@ -171,7 +198,14 @@ function runStep(step: HostScript, host: Host): Run {
             assert.ok(script.includes(from), `the script has no "${from}" to shorten`);
             script = script.replaceAll(from, to);
         }
-        fs.mkdirSync(path.join(state, "pg", "15", "main"), { recursive: true });
+        fs.mkdirSync(path.join(state, "pg", "15", "main", "global"), { recursive: true });
+        // pg_control as PostgreSQL left it a while ago: the fence reads it again only once it changes.
+        const controlPath = path.join(state, "pg", "15", "main", "global", "pg_control");
+        fs.writeFileSync(controlPath, "");
+        fs.utimesSync(controlPath, Date.now() / 1000 - 60, Date.now() / 1000 - 60);
+        for (const mark of host.marks ?? []) {
+            fs.writeFileSync(path.join(state, "pg", "15", "main", mark), "");
+        }
         // The node step's configuration, so that config_pending asks whether the server loaded it.
         fs.mkdirSync(path.join(state, "etc", "postgresql", "15", "main", "conf.d"), { recursive: true });
         fs.writeFileSync(path.join(state, "etc", "postgresql", "15", "main", "conf.d", "90-crosscloud.conf"), "");
@@ -404,6 +438,55 @@ describe("postgres-fence.sh (switchover): the peer needs this primary's WAL up t
 
     it("pg_control does not say the segment size: the checkpoint itself", function () {
         assert.match(fenceOf("0/3000028", undefined, "0/3000028").stdout, /^crosscloud: fenced-at: 0\/3000028$/m);
+    });
+
+    const controlReads = (r: Run) => r.calls.filter((c) => c.startsWith("pg_controldata")).length;
+    const inProduction = { "Database system identifier": "7301234567890123456", "Database cluster state": "in production" };
+
+    it("polls pg_control during the stop but reads it only when it changed, and promotes from the read after the checkpoint", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: inProduction,
+            controlAfterStop: stopped("0/3000028", "16777216"),
+            psql: [...stopping, promotedAt("0/3000000")],
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000000$/m);
+        // The system identifier before the stop, the first poll, the poll after the write: not one read a
+        // poll (every 0.05 s through a 0.4 s stop). Two when a slow first poll came after the write.
+        assert.ok([2, 3].includes(controlReads(r)), `${controlReads(r)} reads of pg_control`);
+    });
+
+    it("a read that caught pg_control being written (CRC warning) is not used: read again", function () {
+        const r = runStep(fence(), {
+            running: true,
+            control: inProduction,
+            controlAfterStop: stopped("0/3000028", "16777216"),
+            // The new state beside the checkpoint before it: promoted at 0/2000000 it would miss a segment.
+            tornRead: stopped("0/2000028", "16777216"),
+            psql: [...stopping, promotedAt("0/3000000")],
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000000$/m);
+        assert.doesNotMatch(r.stdout, /0\/2000000/);
+    });
+
+    it("a re-run after an interrupted fence reports the same fence, and stops nothing", function () {
+        const r = runStep(fence(), { running: false, control: stopped("0/3000028", "16777216"), marks: ["crosscloud.fenced"] });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^crosscloud: fenced-at: 0\/3000000$/m);
+        assert.ok(!r.calls.some((c) => c.startsWith("systemctl stop")), "nothing stopped");
+    });
+
+    it("pg_control says shut down but names no checkpoint: no promotion", function () {
+        const noCheckpoint = stopped("0/3000028", "16777216");
+        delete noCheckpoint["Latest checkpoint location"];
+        const r = runStep(fence(), { running: true, control: noCheckpoint, psql: stopping });
+        assertDies(
+            r,
+            `pg_control names no shutdown checkpoint after the stop (latest checkpoint location: none): no switchover; see journalctl -u ${UNIT}`,
+        );
+        assert.ok(!r.calls.some((c) => /pg_promote/.test(c)), "the peer was not promoted");
     });
 });
 

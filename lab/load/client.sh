@@ -40,6 +40,7 @@ close_session() { # HOST
     exec {fd}<&-
     kill "${session_pid[$1]}" 2>/dev/null || true
     wait "${session_pid[$1]}" 2>/dev/null || true
+    rm -f "$sessions/$1.in" "$sessions/$1.out"
     unset "session_pid[$1]" "session_state[$1]"
 }
 open_session() { # HOST

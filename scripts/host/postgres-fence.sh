@@ -11,12 +11,15 @@
 install_files
 
 # read_control: pg_controldata's fields into CONTROL, in one process (the fence reads pg_control inside
-# the write outage, where each process start costs a tenth of a second or more on a small VM).
+# the write outage, where each process start costs a tenth of a second or more on a small VM). A read
+# that caught PostgreSQL writing the file fails: pg_controldata then prints a CRC warning and still exits 0
+# (PostgreSQL 15 pg_controldata.c), and such a read may pair the new state with the old checkpoint.
 declare -A CONTROL=()
 read_control() {
     local out line
     CONTROL=()
-    out=$("$BIN/pg_controldata" "$PGDATA" 2>/dev/null) || return 1
+    out=$(LC_ALL=C "$BIN/pg_controldata" "$PGDATA" 2>/dev/null) || return 1
+    [[ $out != *WARNING:* ]] || return 1
     while IFS= read -r line; do
         [[ ! $line =~ ^([^:]+):\ *(.*)$ ]] || CONTROL[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
     done <<<"$out"
@@ -54,6 +57,11 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # the shutdown checkpoint: the session is open, and this checkpoint (writes still flowing)
     # leaves the shutdown checkpoint little to flush.
     trap '' PIPE # a write to a lost peer session fails (peer_ask falls back) instead of ending the script
+    # From the stop to the promotion this script is the outage's critical path; the stopping server's
+    # last work (the archiver's copy of the switched segment, the WAL sender's padding) is not, and on
+    # a one-CPU VM it held the fence's few processes back by seconds: the fence goes first, and its
+    # peer session (started after this) with it.
+    renice -n -10 -p $$ >/dev/null
     open_peer_session
     psql_admin -c CHECKPOINT
     # The control file says "shut down" once the shutdown checkpoint, the last WAL record this primary
@@ -70,17 +78,17 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     checkpointed_or_stop_ended() {
         if [[ ! $control_read_mark -nt $PGDATA/global/pg_control ]]; then
             echo >"$control_read_mark"
-            read_control && checkpointed && return 0
+            if read_control; then
+                checkpointed && return 0
+            else
+                rm -f "$control_read_mark" # unread or torn: read again at the next poll
+            fi
         fi
         ! kill -0 "$stopping" 2>/dev/null
     }
     # The marks the stopped cluster gets, made now so that one process puts both in place after the stop.
     : >/run/crosscloud/fence-marks/standby.signal
     : >/run/crosscloud/fence-marks/crosscloud.fenced
-    # From the stop to the promotion this script is the outage's critical path; the stopping server's
-    # last work (the archiver's copy of the switched segment, the WAL sender's padding) is not, and on
-    # a one-CPU VM it held the fence's few processes back by seconds: the fence goes first.
-    renice -n -10 -p $$ >/dev/null
     log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
     systemctl stop "$UNIT" &
     stopping=$!
@@ -94,7 +102,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     install -o postgres -g postgres -m 600 -t "$PGDATA" /run/crosscloud/fence-marks/standby.signal /run/crosscloud/fence-marks/crosscloud.fenced
     fenced_at=$(shutdown_tail_start)
     [[ -n $fenced_at ]] || die "pg_control names no shutdown checkpoint after the stop (latest checkpoint location: ${CONTROL["Latest checkpoint location"]:-none}): no switchover; see journalctl -u ${UNIT}"
-    changed "fenced: the primary wrote its shutdown checkpoint at ${CONTROL["Latest checkpoint location"]}; its WAL before the shutdown ends at ${fenced_at}"
+    changed "fenced: the primary wrote its shutdown checkpoint at ${CONTROL["Latest checkpoint location"]:-}; its WAL before the shutdown ends at ${fenced_at}"
     # Promote the peer from here, over the tunnel, as soon as it has replayed this primary's last WAL:
     # no second SSH connection stands between the stop and the promotion, so writes wait only for the
     # stop, the catch-up and the promotion. Whatever goes wrong here, the postgres-primary step on
@@ -102,7 +110,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # One query a poll, so a poll that finds the peer caught up promotes it in the same round trip.
     # A peer that is a primary already was promoted by someone else (npm run failover): whether it has
     # everything is told by its timeline history (where it left our timeline), not by it being a primary.
-    our_timeline=${CONTROL["Latest checkpoint's TimeLineID"]}
+    our_timeline=${CONTROL["Latest checkpoint's TimeLineID"]:-}
     peer_state=""
     promote_peer() {
         local answer
@@ -129,7 +137,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     wait "$stopping" || die "systemctl stop ${UNIT} failed after the shutdown checkpoint: see journalctl -u ${UNIT}"
     ! running || die "${UNIT} still runs after systemctl stop: see journalctl -u ${UNIT}"
     changed "stopped ${UNIT}"
-elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && read_control && [[ ${CONTROL["Database cluster state"]} == "shut down" ]]; then
+elif [[ -f $PGDATA/crosscloud.fenced ]] && ! running && read_control && [[ ${CONTROL["Database cluster state"]:-} == "shut down" ]]; then
     # A re-run after an interruption: report the same fence again.
     fenced_at=$(shutdown_tail_start)
 fi
