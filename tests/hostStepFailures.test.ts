@@ -95,14 +95,8 @@ if [[ -f $STATE/control.torn && -f $STATE/control-written ]]; then
     exit 0
 fi
 cat "$STATE/control"`,
-    // pg_waldump --start=LSN --limit=1: the line given for that LSN in $STATE/waldump ("LSN\x1fLINE"); else
-    // PostgreSQL 15's failure to find the record's segment.
+    // pg_waldump: only its calls are asked about (the fence reads no WAL); PostgreSQL 15's failure to find a segment.
     pg_waldump: `echo "pg_waldump $*" >>"$STATE/calls"
-start=""
-for a; do [[ $a != --start=* ]] || start=\${a#--start=}; done
-while IFS=$'\\x1f' read -r at line; do
-    [[ $at != "$start" ]] || { printf '%s\\n' "$line"; exit 0; }
-done <"$STATE/waldump"
 echo "pg_waldump: error: could not find file \\"000000010000000000000002\\": No such file or directory" >&2
 exit 1`,
     pg_lsclusters: `cat "$STATE/clusters"`,
@@ -139,8 +133,6 @@ interface Host {
     marks?: string[];
     /** pg_lsclusters' lines. */
     clusters?: string;
-    /** pg_waldump's line for the record at each LSN. */
-    waldump?: Record<string, string>;
     env?: Record<string, string>;
     /** [text in the rendered script, its replacement]: a shortened bound, named by each case. */
     edits?: [string, string][];
@@ -178,12 +170,6 @@ function runStep(step: HostScript, host: Host): Run {
             fs.writeFileSync(path.join(state, "control.torn"), controlFile(host.tornRead));
         }
         fs.writeFileSync(path.join(state, "clusters"), host.clusters ?? "");
-        fs.writeFileSync(
-            path.join(state, "waldump"),
-            Object.entries(host.waldump ?? {})
-                .map(([lsn, line]) => `${lsn}\x1f${line}\n`)
-                .join(""),
-        );
         let script = renderHostScript(step)
             // The files a step installs are not what is tested here, and must not reach this machine's /etc.
             .replace(/^install_files\(\) \{\n[\s\S]*?\n\}\n\n# --- steps\n/m, "install_files() { :; }\n\n# --- steps\n")

@@ -59,7 +59,7 @@ export function switchoverWansNamed(keys: string | undefined): readonly Switchov
     }
     const asked = keys.split(",");
     const unknown = asked.filter((k) => !SWITCHOVER_WANS.some((w) => w.key === k));
-    if (unknown.length > 0 || asked.length === 0) {
+    if (unknown.length > 0) {
         throw new Error(
             `--wans ${keys}: not a WAN (${unknown.join(", ")}); from ${SWITCHOVER_WANS.map((w) => w.key).join(", ")}, comma-separated`,
         );

@@ -26,7 +26,6 @@ trap '' PIPE
 # A pipe nobody writes to: `read -t` on it waits without starting a process.
 exec {idle}<> <(:)
 pause() { read -r -t "$1" -u "$idle" || true; }
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 
 # A session is dialing until psql has connected and answered (it then is up), so that a host that is
 # down (refusing, or shutting down) never holds up a write to the other: its psql fails on its own.
@@ -45,7 +44,7 @@ close_session() { # HOST
 }
 open_session() { # HOST
     local dir=$sessions/$1 rd wr
-    dialed_ms[$1]=$(now_ms)
+    dialed_ms[$1]=$((${EPOCHREALTIME/./} / 1000))
     rm -f "$dir.in" "$dir.out"
     mkfifo -m 600 "$dir.in" "$dir.out"
     # As an application must: a server that vanishes mid-statement (its whole cloud gone, the tunnel
@@ -75,7 +74,7 @@ settle() {
     fi
 }
 # dial_due HOST: no session, and none dialed in the last second.
-dial_due() { [[ -z ${session_pid[$1]:-} ]] && (($(now_ms) - ${dialed_ms[$1]:-0} >= 1000)); }
+dial_due() { [[ -z ${session_pid[$1]:-} ]] && ((${EPOCHREALTIME/./} / 1000 - ${dialed_ms[$1]:-0} >= 1000)); }
 # commit_on HOST ID: 0 when the server acknowledged the commit of ID (autocommit: psql prints the RETURNING
 # row once the server reported the statement complete, then the \echo mark); 1 when it refused it on a
 # session that stands (kept); 2 when the session broke (dropped). A statement given up after 15 s is not

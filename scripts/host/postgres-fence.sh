@@ -71,7 +71,8 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
     # pg_controldata runs only when pg_control was written since the last read: the poll itself is
     # shell builtins, leaving a small VM's CPU to the shutdown, the WAL sender and the tunnel during the
     # outage. The mark is written before each read, so a write during a read is seen by the next poll.
-    install -d -m 755 /run/crosscloud /run/crosscloud/fence-marks
+    marks=/run/crosscloud/fence-marks
+    install -d -m 755 /run/crosscloud "$marks"
     control_read_mark=/run/crosscloud/fence-control-read
     rm -f "$control_read_mark"
     checkpointed() { [[ ${CONTROL["Database cluster state"]:-} == "shut down" ]]; }
@@ -87,8 +88,8 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
         ! kill -0 "$stopping" 2>/dev/null
     }
     # The marks the stopped cluster gets, made now so that one process puts both in place after the stop.
-    : >/run/crosscloud/fence-marks/standby.signal
-    : >/run/crosscloud/fence-marks/crosscloud.fenced
+    : >"$marks/standby.signal"
+    : >"$marks/crosscloud.fenced"
     log "this host is still a primary: stopping it so that it takes no more writes (at +$(elapsed) s)"
     systemctl stop "$UNIT" &
     stopping=$!
@@ -99,7 +100,7 @@ if running && [[ $(psql_admin -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f 
         die "the primary did not shut down cleanly (state: ${CONTROL["Database cluster state"]:-unreadable}): its last WAL is unknown, so no switchover; see journalctl -u ${UNIT}"
     fi
     # Written before the peer is promoted: a restart of this host from now on comes up read-only.
-    install -o postgres -g postgres -m 600 -t "$PGDATA" /run/crosscloud/fence-marks/standby.signal /run/crosscloud/fence-marks/crosscloud.fenced
+    install -o postgres -g postgres -m 600 -t "$PGDATA" "$marks/standby.signal" "$marks/crosscloud.fenced"
     fenced_at=$(shutdown_tail_start)
     [[ -n $fenced_at ]] || die "pg_control names no shutdown checkpoint after the stop (latest checkpoint location: ${CONTROL["Latest checkpoint location"]:-none}): no switchover; see journalctl -u ${UNIT}"
     changed "fenced: the primary wrote its shutdown checkpoint at ${CONTROL["Latest checkpoint location"]:-}; its WAL before the shutdown ends at ${fenced_at}"
